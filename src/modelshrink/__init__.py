@@ -1,0 +1,1 @@
+"""modelshrink: shrink scientific neural networks and measure the cost."""

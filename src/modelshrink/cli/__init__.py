@@ -1,0 +1,63 @@
+"""`modelshrink` command line: one module per subcommand, as in ONT's bonito.
+
+Each subcommand module provides a docstring (its help text), `add_arguments(parser)`
+and `run(args) -> int`. Heavy imports (torch, pysam) happen inside `run` so that
+`modelshrink --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from modelshrink.errors import ModelshrinkError
+
+SUBCOMMANDS = {
+    "identity": "modelshrink.cli.identity",
+    "convert": "modelshrink.cli.convert",
+    "basecall": "modelshrink.cli.basecall",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelshrink",
+        description="Prune and quantize scientific neural networks and measure the cost.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        summary = (module.__doc__ or "").strip().splitlines()[0]
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="[modelshrink %(levelname)s] %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.run(args)
+    except ModelshrinkError as error:
+        print(f"modelshrink {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("modelshrink: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

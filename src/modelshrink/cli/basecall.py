@@ -1,0 +1,107 @@
+"""Basecall raw R9.4.1 reads (fast5 single/multi-read, VBZ, pod5) with a flip-flop model.
+
+Faithful to Taiyaki's basecall.py defaults: pA conversion, median/MAD normalisation,
+chunks of 1000 network steps overlapping by 100, posterior decoding + Viterbi, paths
+stitched at overlap midpoints. Output format follows the file name: .fastq[.gz],
+.fasta[.gz]/.fa, .bam (unaligned, read ids kept), or - for FASTQ on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from modelshrink.errors import ModelshrinkError
+
+log = logging.getLogger("modelshrink.basecall")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="Taiyaki checkpoint or modelshrink .safetensors")
+    parser.add_argument("reads", type=Path, nargs="+", help="fast5/pod5 files or folders")
+    parser.add_argument("-o", "--output", default="-", help="output file (default: FASTQ on stdout)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch-size", type=int, default=128, help="chunks per network call")
+    parser.add_argument("--chunk-size", type=int, default=1000, help="chunk length in network steps")
+    parser.add_argument("--overlap", type=int, default=100, help="chunk overlap in network steps")
+    parser.add_argument("--threads", type=int, default=1, help="CPU worker threads")
+    parser.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument(
+        "--summary", type=Path, help="write a TSV summary (reads, samples, seconds, samples/s)"
+    )
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ModelshrinkError("--device cuda requested but no CUDA device is available")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def _check(args: argparse.Namespace) -> None:
+    for flag in ("batch_size", "chunk_size", "threads"):
+        if getattr(args, flag) < 1:
+            raise ModelshrinkError(f"--{flag.replace('_', '-')} must be at least 1")
+    if not 0 <= args.overlap < args.chunk_size:
+        raise ModelshrinkError("--overlap must be between 0 and --chunk-size - 1")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from modelshrink.basecall import BasecallSettings, Basecaller
+    from modelshrink.basecaller_model import load_basecaller
+    from modelshrink.seqio import BasecallWriter
+    from modelshrink.signal.discover import find_read_files, iter_reads
+
+    _check(args)
+    files = find_read_files(args.reads, recursive=not args.no_recursive)
+    network = load_basecaller(args.model)
+    settings = BasecallSettings(
+        chunk_steps=args.chunk_size,
+        overlap_steps=args.overlap,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        device=_device(args.device),
+    )
+    basecaller = Basecaller(network, settings)
+    progress = tqdm(
+        desc="basecalling", unit=" reads", disable=args.no_progress or None, file=sys.stderr
+    )
+    called = samples = bases = 0
+    started = time.perf_counter()
+    with BasecallWriter(args.output) as writer:
+        for call in basecaller.call(iter_reads(files)):
+            writer.write(call.read_id, call.sequence, call.qualities)
+            called += 1
+            samples += call.samples
+            bases += len(call.sequence)
+            progress.update()
+        if called == 0:
+            raise ModelshrinkError(
+                f"no read could be basecalled from {len(files)} file(s); "
+                f"{len(basecaller.corrupt)} corrupt or unreadable"
+            )
+    progress.close()
+    seconds = time.perf_counter() - started
+    log.info(
+        "called %d reads (%d bases, %d samples) in %.1f s: %.0f samples/s; skipped %d corrupt reads",
+        called, bases, samples, seconds, samples / seconds, len(basecaller.corrupt),
+    )
+    if args.summary:
+        from modelshrink.evaluate.atomic import write_text_atomic
+
+        write_text_atomic(
+            args.summary,
+            "reads\tskipped\tbases\tsamples\tseconds\tsamples_per_second\n"
+            f"{called}\t{len(basecaller.corrupt)}\t{bases}\t{samples}\t{seconds:.3f}\t"
+            f"{samples / seconds:.1f}\n",
+        )
+    return 0

@@ -1,0 +1,1 @@
+"""Raw nanopore signal: reading fast5/pod5, conversion to pA, normalisation."""

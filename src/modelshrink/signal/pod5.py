@@ -1,0 +1,47 @@
+"""pod5 reading through ONT's `pod5` package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from modelshrink.signal.fast5 import CorruptRead
+from modelshrink.signal.reads import RawRead
+
+
+def iter_pod5(path: Path) -> Iterator[RawRead | CorruptRead]:
+    """Yields every read of a pod5 file, or a CorruptRead for each one that fails."""
+    import pod5
+
+    try:
+        reader = pod5.Reader(path)
+    except Exception as error:  # pod5 raises bare Exceptions/arrow errors for damaged files
+        yield CorruptRead(path, None, f"not a readable pod5 file ({error})")
+        return
+    with reader:
+        records = reader.reads()
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                return
+            except Exception as error:
+                yield CorruptRead(path, None, f"damaged pod5 record batch ({error})")
+                return
+            read_id = str(record.read_id)
+            try:
+                calibration = record.calibration
+                digitisation = float(record.run_info.adc_max - record.run_info.adc_min + 1)
+                yield RawRead(
+                    read_id=read_id,
+                    raw=np.asarray(record.signal, dtype=np.int16),
+                    digitisation=digitisation,
+                    offset=float(calibration.offset),
+                    range=float(calibration.scale) * digitisation,
+                    sampling_rate=float(record.run_info.sample_rate),
+                    source=path,
+                )
+            except Exception as error:
+                yield CorruptRead(path, read_id, f"unreadable signal ({error})")

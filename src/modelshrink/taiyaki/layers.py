@@ -1,0 +1,238 @@
+"""Taiyaki's layers as plain PyTorch modules, with a registry keyed by layer type.
+
+The module tree mirrors Taiyaki's (`sublayers.1.layer.cudnn_gru.weight_ih_l0`, …) so
+state-dict keys are exactly Taiyaki's parameter names and configs written for the
+original pruning/quantization scripts keep working. Tensors are time-major
+[time, batch, features] as in Taiyaki.
+
+Adding a layer type (e.g. Taiyaki's LSTM) means one class with `layer_type`,
+`taiyaki_class`, `from_config`, `to_config`, `config_from_pickle` and `forward`,
+decorated with `@register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from modelshrink.errors import ModelshrinkError
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "linear": lambda x: x,
+}
+
+LAYER_TYPES: dict[str, type[TaiyakiLayer]] = {}
+
+
+def register(layer_class: type[TaiyakiLayer]) -> type[TaiyakiLayer]:
+    LAYER_TYPES[layer_class.layer_type] = layer_class
+    return layer_class
+
+
+def layer_from_config(config: dict[str, Any]) -> TaiyakiLayer:
+    layer_type = config.get("type")
+    if layer_type not in LAYER_TYPES:
+        raise ModelshrinkError(
+            f"unknown layer type {layer_type!r} in architecture; expected one of {sorted(LAYER_TYPES)}"
+        )
+    return LAYER_TYPES[layer_type].from_config(config)
+
+
+def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    if name not in ACTIVATIONS:
+        raise ModelshrinkError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+class TaiyakiLayer(nn.Module):
+    """Base of every registered layer: knows its config and how to read Taiyaki's pickle."""
+
+    layer_type: ClassVar[str]
+    taiyaki_class: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TaiyakiLayer:
+        raise NotImplementedError
+
+    def to_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Architecture config from the attributes Taiyaki pickled on the layer."""
+        raise NotImplementedError
+
+
+@register
+class Convolution(TaiyakiLayer):
+    """Zero padding, strided 1-D convolution, activation (Taiyaki's `Convolution`)."""
+
+    layer_type = "convolution"
+    taiyaki_class = "Convolution"
+
+    def __init__(
+        self,
+        insize: int,
+        size: int,
+        winlen: int,
+        stride: int,
+        padding: tuple[int, int],
+        activation: str = "tanh",
+        has_bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.insize, self.size, self.winlen, self.stride = insize, size, winlen, stride
+        self.padding = (int(padding[0]), int(padding[1]))
+        self.activation_name = activation
+        self.activation = _activation(activation)
+        self.has_bias = has_bias
+        self.conv = nn.Conv1d(insize, size, winlen, stride=stride, bias=has_bias)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Convolution:
+        return cls(
+            config["insize"],
+            config["size"],
+            config["winlen"],
+            config["stride"],
+            tuple(config["padding"]),
+            config.get("activation", "tanh"),
+            config.get("has_bias", True),
+        )
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "type": self.layer_type,
+            "insize": self.insize,
+            "size": self.size,
+            "winlen": self.winlen,
+            "stride": self.stride,
+            "padding": list(self.padding),
+            "activation": self.activation_name,
+            "has_bias": self.has_bias,
+        }
+
+    @classmethod
+    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": cls.layer_type,
+            "insize": int(attributes["insize"]),
+            "size": int(attributes["size"]),
+            "winlen": int(attributes["winlen"]),
+            "stride": int(attributes["stride"]),
+            "padding": [int(p) for p in attributes["padding"]],
+            "activation": attributes["activation"],
+            "has_bias": bool(attributes.get("has_bias", True)),
+        }
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x.permute(1, 2, 0), self.padding)
+        return self.activation(self.conv(x)).permute(2, 0, 1)
+
+
+@register
+class GruMod(TaiyakiLayer):
+    """A plain torch GRU returning its output sequence (Taiyaki's `GruMod`).
+
+    `cudnn_gru.bias_hh_l0` is all zeros in Taiyaki models (Taiyaki freezes it), so the
+    forward pass is exactly torch's GRU.
+    """
+
+    layer_type = "gru"
+    taiyaki_class = "GruMod"
+
+    def __init__(self, insize: int, size: int) -> None:
+        super().__init__()
+        self.insize, self.size = insize, size
+        self.cudnn_gru = nn.GRU(insize, size, bias=True)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GruMod:
+        return cls(config["insize"], config["size"])
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": self.layer_type, "insize": self.insize, "size": self.size}
+
+    @classmethod
+    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
+        return {"type": cls.layer_type, "insize": int(attributes["insize"]), "size": int(attributes["size"])}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cudnn_gru(x)[0]
+
+
+@register
+class Reverse(TaiyakiLayer):
+    """Runs the wrapped layer backwards in time (Taiyaki's `Reverse`)."""
+
+    layer_type = "reverse"
+    taiyaki_class = "Reverse"
+
+    def __init__(self, layer: TaiyakiLayer) -> None:
+        super().__init__()
+        self.layer = layer
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Reverse:
+        return cls(layer_from_config(config["layer"]))
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": self.layer_type, "layer": self.layer.to_config()}
+
+    @classmethod
+    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("Reverse wraps a layer; the checkpoint reader handles it")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x.flip(0)).flip(0)
+
+
+@register
+class GlobalNormFlipFlop(TaiyakiLayer):
+    """`scale * tanh(linear(x))`: the 40 flip-flop transition scores per step.
+
+    Despite the name nothing is normalised here; the decoder and the loss do that.
+    """
+
+    layer_type = "global_norm_flipflop"
+    taiyaki_class = "GlobalNormFlipFlop"
+
+    def __init__(self, insize: int, nbase: int, scale: float, activation: str = "tanh") -> None:
+        super().__init__()
+        self.insize, self.nbase, self.scale = insize, nbase, float(scale)
+        self.size = 2 * nbase * (nbase + 1)
+        self.activation_name = activation
+        self.activation = _activation(activation)
+        self.linear = nn.Linear(insize, self.size)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GlobalNormFlipFlop:
+        return cls(config["insize"], config["nbase"], config["scale"], config.get("activation", "tanh"))
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "type": self.layer_type,
+            "insize": self.insize,
+            "nbase": self.nbase,
+            "scale": self.scale,
+            "activation": self.activation_name,
+        }
+
+    @classmethod
+    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": cls.layer_type,
+            "insize": int(attributes["insize"]),
+            "nbase": int(attributes["nbase"]),
+            "scale": float(attributes["scale"]),
+            "activation": attributes["activation"],
+        }
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.activation(self.linear(x))
