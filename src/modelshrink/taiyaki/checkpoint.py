@@ -144,6 +144,8 @@ class _AllowListUnpickler(pickle.Unpickler):
             return ActivationRef(name)
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
+        if module in ("builtins", "__builtin__") and name in ("set", "frozenset"):
+            return {"set": set, "frozenset": frozenset}[name]  # newer torch pickles these
         if module == "torch._utils" and name == "_rebuild_tensor_v2":
             return _rebuild_tensor
         if module == "torch._utils" and name == "_rebuild_parameter":

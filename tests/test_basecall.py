@@ -1,0 +1,145 @@
+"""End-to-end basecalling of the five real R9.4.1 reads."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import statistics
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+
+from modelshrink.basecall import chunk_boundaries, stitch
+from modelshrink.cli import main
+
+# Taiyaki 5.3 basecall.py on these reads (TAIYAKI_FACTS.md): identities of the three that map.
+TAIYAKI_IDENTITIES = {
+    "0f776a08-1101-41d4-8097-89136494a46e": 0.853,
+    "db6b45aa-5d21-45cf-a435-05fb8f12e839": 0.917,
+    "de1508c4-755b-489e-9ffb-51af35c9a7e6": 0.872,
+}
+
+
+def _fastq(path: Path) -> dict[str, tuple[str, str]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as handle:
+        lines = handle.read().split("\n")
+    return {lines[i][1:]: (lines[i + 1], lines[i + 3]) for i in range(0, len(lines) - 1, 4)}
+
+
+def _best_identities(calls: Path, reference: Path) -> dict[str, float]:
+    """matches / alignment columns of each read's best primary minimap2 hit."""
+    paf = subprocess.run(
+        ["minimap2", "-x", "map-ont", "-c", "--secondary=no", str(reference), str(calls)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    best: dict[str, float] = {}
+    for line in paf.splitlines():
+        fields = line.split("\t")
+        best[fields[0]] = max(best.get(fields[0], 0.0), int(fields[9]) / int(fields[10]))
+    return best
+
+
+@pytest.fixture(scope="module")
+def converted_model(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path) -> Path:
+    output = tmp_path_factory.mktemp("model") / "original.safetensors"
+    assert main(["convert", str(taiyaki_checkpoint), str(output)]) == 0
+    return output
+
+
+@pytest.fixture(scope="module")
+def calls(tmp_path_factory: pytest.TempPathFactory, converted_model: Path, shared_data: Path) -> Path:
+    output = tmp_path_factory.mktemp("calls") / "calls.fastq"
+    reads = shared_data / "taiyaki" / "reads"
+    assert main(["basecall", str(converted_model), str(reads), "-o", str(output), "--no-progress"]) == 0
+    return output
+
+
+@pytest.mark.skipif(shutil.which("minimap2") is None, reason="minimap2 not installed")
+def test_real_reads_reach_taiyaki_identity(calls: Path, shared_data: Path) -> None:
+    identities = _best_identities(calls, shared_data / "taiyaki" / "genomic_reference.fasta")
+    assert set(identities) == set(TAIYAKI_IDENTITIES)
+    for read_id, expected in TAIYAKI_IDENTITIES.items():
+        assert identities[read_id] == pytest.approx(expected, abs=0.0015)
+    # Taiyaki's median is quoted to three decimals (0.872)
+    assert round(statistics.median(identities.values()), 3) >= 0.872
+
+
+def test_fastq_has_five_reads_with_matching_qualities(calls: Path) -> None:
+    records = _fastq(calls)
+    assert len(records) == 5
+    for sequence, qualities in records.values():
+        assert len(sequence) == len(qualities) > 1000
+        assert set(sequence) <= set("ACGT")
+
+
+def test_batching_threads_and_file_layout_do_not_change_calls(
+    tmp_path: Path, converted_model: Path, shared_data: Path, calls: Path
+) -> None:
+    multi = next((shared_data / "taiyaki" / "multireads").glob("*.fast5"))
+    other = tmp_path / "other.fastq.gz"
+    args = ["basecall", str(converted_model), str(multi), "-o", str(other), "--no-progress"]
+    assert main([*args, "--batch-size", "3", "--threads", "2"]) == 0
+    expected = {k: v[0] for k, v in _fastq(calls).items()}
+    assert {k: v[0] for k, v in _fastq(other).items()} == expected
+
+
+def test_unaligned_bam_keeps_read_ids(tmp_path: Path, converted_model: Path, shared_data: Path, calls: Path) -> None:
+    bam = tmp_path / "calls.bam"
+    reads = shared_data / "taiyaki" / "reads"
+    assert main(["basecall", str(converted_model), str(reads), "-o", str(bam), "--no-progress"]) == 0
+    with pysam.AlignmentFile(str(bam), check_sq=False) as handle:
+        records = {r.query_name: r.query_sequence for r in handle}
+    assert records == {k: v[0] for k, v in _fastq(calls).items()}
+
+
+def test_corrupt_read_is_skipped_and_counted(
+    tmp_path: Path, converted_model: Path, shared_data: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reads = tmp_path / "reads"
+    shutil.copytree(shared_data / "taiyaki" / "reads", reads)
+    victim = sorted(reads.glob("*.fast5"))[0]
+    victim.write_bytes(victim.read_bytes()[:2000])
+    summary = tmp_path / "summary.tsv"
+    output = tmp_path / "calls.fasta"
+    code = main(["basecall", str(converted_model), str(reads), "-o", str(output),
+                 "--no-progress", "--summary", str(summary)])
+    assert code == 0
+    assert output.read_text().count(">") == 4
+    assert summary.read_text().splitlines()[1].split("\t")[:2] == ["4", "1"]
+    assert victim.name in caplog.text
+
+
+def test_nothing_readable_fails_with_one_line(tmp_path: Path, converted_model: Path, capsys) -> None:
+    bad = tmp_path / "bad.fast5"
+    bad.write_bytes(b"junk")
+    output = tmp_path / "calls.fastq"
+    assert main(["basecall", str(converted_model), str(bad), "-o", str(output), "--no-progress"]) == 1
+    assert "no read could be basecalled" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_missing_or_bad_model_gets_one_clear_line(tmp_path: Path, shared_data: Path, capsys) -> None:
+    reads = str(shared_data / "taiyaki" / "reads")
+    assert main(["basecall", str(tmp_path / "none.safetensors"), reads, "--no-progress"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    junk = tmp_path / "junk.safetensors"
+    junk.write_text("not a model")
+    assert main(["basecall", str(junk), reads, "--no-progress"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "junk.safetensors" in error[0]
+
+
+def test_chunking_and_stitching_follow_taiyaki() -> None:
+    starts, ends = chunk_boundaries(10000, 4000, 400)
+    assert ends.tolist() == [4000, 7600, 10000]
+    assert starts.tolist() == [0, 3600, 6000]
+    assert chunk_boundaries(1234, 4000, 400)[1].tolist() == [1234]
+    pieces = [np.arange(1001) + 1000 * i for i in range(3)]
+    stitched = stitch(pieces, starts, ends, 4)
+    # first chunk [0, 950), middle [50, 800), last [200, 1000)
+    assert len(stitched) == 950 + 750 + 800
+    assert stitched[949] == 949 and stitched[950] == 1050 and stitched[-1] == 2999

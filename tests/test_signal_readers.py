@@ -1,0 +1,124 @@
+"""fast5 (single, multi, VBZ) and pod5 reading, written here from the real reads."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pod5
+import pytest
+
+from modelshrink.errors import ModelshrinkError
+from modelshrink.signal.discover import find_read_files, iter_reads
+from modelshrink.signal.fast5 import CorruptRead, iter_fast5
+from modelshrink.signal.pod5 import iter_pod5
+from modelshrink.signal.reads import RawRead, med_mad_normalise
+
+VBZ_FILTER = 32020
+
+
+@pytest.fixture(scope="module")
+def real_reads(shared_data: Path) -> list[RawRead]:
+    return [r for p in sorted((shared_data / "taiyaki" / "reads").glob("*.fast5")) for r in iter_fast5(p)]
+
+
+def test_single_and_multi_read_fast5_agree(shared_data: Path, real_reads: list[RawRead]) -> None:
+    multi = list(iter_fast5(next((shared_data / "taiyaki" / "multireads").glob("*.fast5"))))
+    assert len(real_reads) == len(multi) == 5
+    by_id = {r.read_id: r for r in multi}
+    for read in real_reads:
+        assert np.array_equal(read.raw, by_id[read.read_id].raw)
+        assert read.digitisation == 8192.0
+
+
+def test_picoamps_use_channel_calibration(real_reads: list[RawRead]) -> None:
+    read = real_reads[0]
+    expected = (read.raw[:10].astype(float) + read.offset) * read.range / read.digitisation
+    assert np.allclose(read.picoamps()[:10], expected)
+    assert 60 < np.median(read.picoamps()) < 120  # R9.4.1 reads sit around 90 pA
+
+
+def test_normalisation_is_median_mad() -> None:
+    signal = np.array([1.0, 2.0, 3.0, 4.0, 100.0])
+    normalised = med_mad_normalise(signal)
+    assert normalised.dtype == np.float32
+    assert normalised[2] == 0.0
+    assert normalised[3] == pytest.approx(1 / 1.4826)
+
+
+def _write_multi_fast5(path: Path, reads: list[RawRead], compression=None) -> None:
+    with h5py.File(path, "w") as handle:
+        handle.attrs["file_version"] = b"2.2"
+        for read in reads:
+            group = handle.create_group(f"read_{read.read_id}")
+            raw = group.create_group("Raw")
+            raw.attrs["read_id"] = read.read_id.encode()
+            raw.create_dataset("Signal", data=read.raw, compression=compression)
+            channel = group.create_group("channel_id")
+            for key in ("digitisation", "offset", "range", "sampling_rate"):
+                channel.attrs[key] = getattr(read, key)
+
+
+def test_vbz_compressed_fast5_reads_back(tmp_path: Path, real_reads: list[RawRead]) -> None:
+    path = tmp_path / "vbz.fast5"
+    _write_multi_fast5(path, real_reads, compression=VBZ_FILTER)
+    with h5py.File(path) as handle:
+        assert str(VBZ_FILTER) in handle[f"read_{real_reads[0].read_id}/Raw/Signal"]._filters
+    back = list(iter_fast5(path))
+    assert [r.read_id for r in back] == [r.read_id for r in real_reads]
+    assert all(np.array_equal(a.raw, b.raw) for a, b in zip(back, real_reads, strict=True))
+
+
+def _write_pod5(path: Path, reads: list[RawRead]) -> None:
+    half = int(reads[0].digitisation) // 2
+    run_info = pod5.RunInfo(
+        acquisition_id="test", acquisition_start_time=datetime.datetime(2020, 1, 1),
+        adc_max=half - 1, adc_min=-half, context_tags={}, experiment_name="", flow_cell_id="",
+        flow_cell_product_code="", protocol_name="", protocol_run_id="",
+        protocol_start_time=datetime.datetime(2020, 1, 1), sample_id="", sample_rate=4000,
+        sequencing_kit="", sequencer_position="", sequencer_position_type="", software="",
+        system_name="", system_type="", tracking_id={},
+    )
+    with pod5.Writer(path) as writer:
+        for number, read in enumerate(reads):
+            writer.add_read(pod5.Read(
+                read_id=uuid.UUID(read.read_id), pore=pod5.Pore(1, 1, "R9.4.1"),
+                calibration=pod5.Calibration(read.offset, read.range / read.digitisation),
+                read_number=number, start_sample=0, median_before=200.0,
+                end_reason=pod5.EndReason(pod5.EndReasonEnum.SIGNAL_POSITIVE, False),
+                run_info=run_info, signal=read.raw,
+            ))
+
+
+def test_pod5_reads_back_with_same_picoamps(tmp_path: Path, real_reads: list[RawRead]) -> None:
+    path = tmp_path / "reads.pod5"
+    _write_pod5(path, real_reads)
+    back = {r.read_id: r for r in iter_pod5(path)}
+    for read in real_reads:
+        assert np.array_equal(back[read.read_id].raw, read.raw)
+        assert np.allclose(back[read.read_id].picoamps(), read.picoamps())
+
+
+def test_corrupt_files_and_reads_are_reported_not_raised(tmp_path: Path, real_reads: list[RawRead]) -> None:
+    garbage = tmp_path / "garbage.fast5"
+    garbage.write_bytes(b"not hdf5 at all")
+    damaged = tmp_path / "damaged.fast5"
+    _write_multi_fast5(damaged, real_reads[:2])
+    with h5py.File(damaged, "a") as handle:
+        del handle[f"read_{real_reads[1].read_id}/channel_id"]
+    results = list(iter_reads([garbage, damaged]))
+    assert isinstance(results[0], CorruptRead) and "garbage.fast5" in str(results[0])
+    assert isinstance(results[1], RawRead)
+    assert isinstance(results[2], CorruptRead) and real_reads[1].read_id in str(results[2])
+
+
+def test_find_read_files(tmp_path: Path, shared_data: Path) -> None:
+    found = find_read_files([shared_data / "taiyaki"])
+    assert len(found) == 6
+    with pytest.raises(ModelshrinkError, match="does not exist"):
+        find_read_files([tmp_path / "nowhere"])
+    with pytest.raises(ModelshrinkError, match="no .fast5 or .pod5 files"):
+        find_read_files([tmp_path])
