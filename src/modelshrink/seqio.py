@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO
 
 from modelshrink.errors import ModelshrinkError
-from modelshrink.evaluate.atomic import atomic_output
+from modelshrink.atomic import atomic_output
 
 FASTQ_SUFFIXES = (".fastq", ".fq", ".fastq.gz", ".fq.gz")
 FASTA_SUFFIXES = (".fasta", ".fa", ".fasta.gz", ".fa.gz")

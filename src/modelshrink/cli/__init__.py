@@ -16,8 +16,11 @@ from modelshrink.errors import ModelshrinkError
 
 SUBCOMMANDS = {
     "identity": "modelshrink.cli.identity",
+    "evaluate": "modelshrink.cli.evaluate",
+    "fetch": "modelshrink.cli.fetch",
     "convert": "modelshrink.cli.convert",
     "basecall": "modelshrink.cli.basecall",
+    "simulate": "modelshrink.cli.simulate",
 }
 
 

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         called, bases, samples, seconds, samples / seconds, len(basecaller.corrupt),
     )
     if args.summary:
-        from modelshrink.evaluate.atomic import write_text_atomic
+        from modelshrink.atomic import write_text_atomic
 
         write_text_atomic(
             args.summary,

@@ -1,0 +1,245 @@
+"""Read and assembly identity exactly as DESIGN.md "Metrics" defines them (Wick et al. 2019).
+
+Read identity: align with `minimap2 -x map-ont -c` keeping secondary and supplementary
+alignments; every alignment has BLAST identity = matches / block length (PAF columns 10/11);
+each read base takes the best identity of any alignment covering it; a read with more
+than half of its bases uncovered scores 0, otherwise the mean over its covered bases.
+
+Relative length: read aligned span / reference aligned span of the read's *best*
+alignment, the one with the most matching bases (ties: higher identity). The best
+alignment rather than a sum over pieces, because secondary alignments overlap and would
+double count; it is the alignment that carries most of the read. Reads without any
+alignment have no relative length (written as NA, left out of its median/mean).
+
+Assembly identity: each contig is cut into consecutive 10,000 bp pieces (the trailing
+partial piece dropped), pieces are aligned with `minimap2 -x asm5 -c` and scored like
+reads. A contig shorter than one piece therefore contributes nothing. Only when the whole
+assembly is shorter than one piece per contig (no piece at all, e.g. a tiny demo
+genome) is each contig scored whole instead; `AssemblyIdentity.whole_contigs` says so
+and the summary's `scored_as` column reads `whole_contigs`, so the fallback is never silent.
+
+Summaries: plain median over all sequences (zeros included) and the mean. Identities
+are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modelshrink.errors import ModelshrinkError
+from modelshrink.atomic import write_text_atomic
+from modelshrink.evaluate.minimap2 import PafAlignment, align_paf
+
+log = logging.getLogger(__name__)
+
+PIECE_LENGTH = 10_000
+PER_SEQUENCE_COLUMNS = ("name", "length", "identity", "relative_length")
+SUMMARY_COLUMNS = (
+    "sequences",
+    "aligned",
+    "median_identity",
+    "mean_identity",
+    "median_relative_length",
+    "mean_relative_length",
+)
+
+
+@dataclass(frozen=True)
+class SequenceIdentity:
+    """Identity of one read or assembly piece; relative_length is None when unaligned."""
+
+    name: str
+    length: int
+    identity: float
+    relative_length: float | None
+
+
+@dataclass(frozen=True)
+class IdentitySummary:
+    sequences: int
+    aligned: int
+    median_identity: float
+    mean_identity: float
+    median_relative_length: float | None
+    mean_relative_length: float | None
+
+
+@dataclass(frozen=True)
+class AssemblyIdentity:
+    pieces: list[SequenceIdentity]
+    piece_length: int
+    whole_contigs: bool
+
+
+def score_alignments(length: int, alignments: Sequence[PafAlignment]) -> tuple[float, float | None]:
+    """Wick identity and relative length of one sequence of `length` bases."""
+    if length <= 0 or not alignments:
+        return 0.0, None
+    best_per_base = np.zeros(length, dtype=np.float64)
+    for alignment in alignments:
+        window = best_per_base[alignment.query_start : alignment.query_end]
+        np.maximum(window, alignment.identity, out=window)
+    covered = best_per_base > 0.0
+    covered_bases = int(covered.sum())
+    best = max(alignments, key=lambda a: (a.matches, a.identity))
+    relative_length = best.query_span / best.target_span if best.target_span else None
+    if covered_bases * 2 < length:
+        return 0.0, relative_length
+    return float(best_per_base[covered].mean()), relative_length
+
+
+def read_sequence_lengths(path: Path, what: str) -> list[tuple[str, int]]:
+    """(name, length) of every record of a FASTA/FASTQ file (gzipped or not), in file order.
+
+    Doubles as the input check: a missing, empty or unparsable file is reported here,
+    before minimap2 runs. Sequences are not kept (a read set can be many gigabases).
+    """
+    return [(name, len(sequence)) for name, sequence in iter_sequences(path, what)]
+
+
+def read_sequences(path: Path, what: str) -> list[tuple[str, str]]:
+    """(name, sequence) of every record; for assemblies, which are small enough to hold."""
+    return list(iter_sequences(path, what))
+
+
+def iter_sequences(path: Path, what: str, limit: int | None = None) -> Iterator[tuple[str, str]]:
+    """Records of a FASTA/FASTQ file with clear errors for missing, empty or bad files."""
+    import pysam
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelshrinkError(f"{what} file {path} does not exist (expected FASTA/FASTQ)")
+    if path.stat().st_size == 0:
+        raise ModelshrinkError(f"{what} file {path} is empty (expected FASTA/FASTQ records)")
+    count = 0
+    try:
+        with pysam.FastxFile(str(path)) as records:
+            for record in records:
+                yield record.name, record.sequence or ""
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+    except (OSError, ValueError) as error:
+        raise ModelshrinkError(f"{what} file {path} is not valid FASTA/FASTQ: {error}") from error
+    if count == 0:
+        raise ModelshrinkError(f"{what} file {path} has no FASTA/FASTQ records")
+
+
+def _check_reference(reference: Path) -> None:
+    """Fail early on a missing/empty reference without reading a whole genome."""
+    for _ in iter_sequences(reference, "reference", limit=1):
+        pass
+
+
+def _group_by_query(alignments: Iterable[PafAlignment]) -> dict[str, list[PafAlignment]]:
+    grouped: dict[str, list[PafAlignment]] = defaultdict(list)
+    for alignment in alignments:
+        grouped[alignment.query].append(alignment)
+    return grouped
+
+
+def _score_all(
+    lengths: Sequence[tuple[str, int]], alignments: dict[str, list[PafAlignment]]
+) -> list[SequenceIdentity]:
+    scores = []
+    for name, length in lengths:
+        identity, relative_length = score_alignments(length, alignments.get(name, ()))
+        scores.append(SequenceIdentity(name, length, identity, relative_length))
+    return scores
+
+
+def read_identity(reads: Path, reference: Path, threads: int = 1) -> list[SequenceIdentity]:
+    """Score every read of `reads` against `reference`, in file order."""
+    _check_reference(Path(reference))
+    lengths = read_sequence_lengths(Path(reads), "reads")
+    if len({name for name, _ in lengths}) != len(lengths):
+        log.warning("%s: duplicate read names; their alignments are pooled per name", reads)
+    alignments = _group_by_query(align_paf(Path(reference), Path(reads), "map-ont", threads))
+    return _score_all(lengths, alignments)
+
+
+def cut_pieces(
+    contigs: Sequence[tuple[str, str]], piece_length: int = PIECE_LENGTH
+) -> list[tuple[str, str]]:
+    """Consecutive `piece_length` pieces of every contig, named `contig:start-end` (1-based)."""
+    pieces = []
+    for name, sequence in contigs:
+        for start in range(0, len(sequence) - piece_length + 1, piece_length):
+            end = start + piece_length
+            pieces.append((f"{name}:{start + 1}-{end}", sequence[start:end]))
+    return pieces
+
+
+def assembly_identity(
+    assembly: Path, reference: Path, threads: int = 1, piece_length: int = PIECE_LENGTH
+) -> AssemblyIdentity:
+    """Cut `assembly` into pieces, align them with asm5 and score each like a read."""
+    _check_reference(Path(reference))
+    contigs = read_sequences(Path(assembly), "assembly")
+    pieces = cut_pieces(contigs, piece_length)
+    whole_contigs = not pieces
+    if whole_contigs:
+        log.warning(
+            "%s: every contig is shorter than %d bp, so no full piece exists; "
+            "scoring each contig whole instead",
+            assembly,
+            piece_length,
+        )
+        pieces = [(name, sequence) for name, sequence in contigs if sequence]
+    with tempfile.TemporaryDirectory(prefix="modelshrink-pieces-") as folder:
+        pieces_fasta = Path(folder) / "pieces.fasta"
+        pieces_fasta.write_text("".join(f">{name}\n{sequence}\n" for name, sequence in pieces))
+        alignments = _group_by_query(align_paf(Path(reference), pieces_fasta, "asm5", threads))
+    lengths = [(name, len(sequence)) for name, sequence in pieces]
+    return AssemblyIdentity(_score_all(lengths, alignments), piece_length, whole_contigs)
+
+
+def summarise(scores: Sequence[SequenceIdentity]) -> IdentitySummary:
+    """Plain median (zeros included) and mean identity; relative length over aligned ones."""
+    if not scores:
+        raise ModelshrinkError("no reads or pieces to summarise")
+    identities = [score.identity for score in scores]
+    relative = [s.relative_length for s in scores if s.relative_length is not None]
+    return IdentitySummary(
+        sequences=len(scores),
+        aligned=sum(identity > 0 for identity in identities),
+        median_identity=statistics.median(identities),
+        mean_identity=statistics.fmean(identities),
+        median_relative_length=statistics.median(relative) if relative else None,
+        mean_relative_length=statistics.fmean(relative) if relative else None,
+    )
+
+
+def _format(value: float | int | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NA"
+    return str(value) if isinstance(value, int) else f"{value:.6f}"
+
+
+def write_per_sequence_tsv(path: Path, scores: Sequence[SequenceIdentity]) -> None:
+    """TSV with columns name, length, identity, relative_length (NA when unaligned)."""
+    lines = ["\t".join(PER_SEQUENCE_COLUMNS)]
+    lines += [
+        f"{s.name}\t{s.length}\t{_format(s.identity)}\t{_format(s.relative_length)}" for s in scores
+    ]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def write_summary_tsv(
+    path: Path, summary: IdentitySummary, extra: dict[str, str | int] | None = None
+) -> None:
+    """One-row TSV (header + values) so per-variant summaries concatenate into a table."""
+    extra = extra or {}
+    header = [*SUMMARY_COLUMNS, *extra]
+    values = [_format(getattr(summary, column)) for column in SUMMARY_COLUMNS]
+    values += [str(value) for value in extra.values()]
+    write_text_atomic(path, "\t".join(header) + "\n" + "\t".join(values) + "\n")

@@ -1,0 +1,228 @@
+"""Training chunks for fine-tuning: normalised signal chunks with the exact bases they cover.
+
+One reader, `iter_training_chunks(path)`, serves both kinds of file the compression
+fine-tuning consumes, and yields `TrainingChunk(signal, sequence)`:
+
+- `signal`: float32 [chunk_samples], normalised per read as the basecaller normalises
+  (pA - median) / (1.4826 x MAD), in time order;
+- `sequence`: int64 [n], the covered bases as 0..3 = A, C, G, T (in read orientation).
+
+A base belongs to the chunk in which its first sample lies (zero-length skipped bases
+included), so consecutive chunks of one read partition its bases.
+
+1. modelshrink chunk files (written by `ChunkWriter`, `modelshrink simulate reads --chunks`):
+
+   ```
+   /                 attrs: format = "modelshrink-training-chunks", version = 1,
+                            alphabet = "ACGT", chunk_samples = L, sampling_rate (Hz),
+                            normalisation = "(pA - median) / (1.4826 * MAD) per read"
+   /signal           float32 [N, L]  normalised signal chunks
+   /bases            uint8   [B]     all chunks' covered bases, concatenated, 0..3 = ACGT
+   /base_offsets     int64   [N + 1] chunk i covers bases[base_offsets[i]:base_offsets[i+1]]
+   /read_id          str     [N]     source read (the truth table's read_id)
+   /chunk_start      int64   [N]     first sample of the chunk within its read
+   ```
+
+   Each simulated read is cut into consecutive, non-overlapping chunks from sample 0;
+   a trailing partial chunk is dropped so that every chunk has exactly L samples.
+
+2. Taiyaki mapped-signal files (version 8, `../shared/data/taiyaki/mapped_signal/*.hdf5`):
+   root attrs `alphabet`, `collapse_alphabet`, `version`; one group per read under
+   `Reads/<read_id>` with attrs `digitisation`, `offset`, `range`, `shift_frompA`,
+   `scale_frompA` and datasets `Dacs` (int16 raw), `Reference` (int16 alphabet indices)
+   and `Ref_to_signal` (int32, len(Reference) + 1: where each reference base starts in
+   `Dacs`, the last entry the end of the mapping). Normalised signal is
+   ((Dacs + offset) x range / digitisation - shift_frompA) / scale_frompA (Taiyaki's
+   shift/scale are the read's median and 1.4826 x MAD). Each read's mapped stretch
+   [Ref_to_signal[0], Ref_to_signal[-1]) is cut into consecutive chunks of `chunk_samples`
+   (default 4000, Taiyaki's basecall chunk), trailing partial chunk dropped. Modified-base
+   alphabets are collapsed to ACGT through `collapse_alphabet`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import h5py
+import numpy as np
+
+from modelshrink.errors import ModelshrinkError
+from modelshrink.simulate.reads import SimulatedRead
+from modelshrink.simulate.signal import encode_bases
+from modelshrink.simulate.sink import ReadSink
+
+FORMAT_NAME = "modelshrink-training-chunks"
+FORMAT_VERSION = 1
+DEFAULT_CHUNK_SAMPLES = 4000
+MAD_TO_SD = 1.4826
+
+
+class TrainingChunk(NamedTuple):
+    signal: np.ndarray
+    sequence: np.ndarray
+
+
+def normalise(picoamps: np.ndarray) -> np.ndarray:
+    """Median/MAD normalisation, as Taiyaki's basecaller (and our `basecall`) applies it."""
+    median = np.median(picoamps)
+    mad = np.median(np.abs(picoamps - median)) * MAD_TO_SD
+    return ((picoamps - median) / max(float(mad), 1e-6)).astype(np.float32)
+
+
+def cut_chunks(
+    signal: np.ndarray, bases: np.ndarray, base_starts: np.ndarray, chunk_samples: int
+) -> Iterator[tuple[int, TrainingChunk]]:
+    """(chunk start, chunk) for consecutive whole chunks of a mapped stretch of signal.
+
+    `base_starts[j]` is where base j starts in `signal`; its last entry (len(bases) + 1
+    entries) is where the mapping ends.
+    """
+    begin, end = int(base_starts[0]), int(base_starts[-1])
+    starts = base_starts[:-1]
+    for start in range(begin, end - chunk_samples + 1, chunk_samples):
+        first, last = np.searchsorted(starts, [start, start + chunk_samples], side="left")
+        yield (
+            start,
+            TrainingChunk(
+                signal[start : start + chunk_samples], bases[first:last].astype(np.int64)
+            ),
+        )
+
+
+class ChunkWriter(ReadSink):
+    """Cuts each simulated read into chunks and appends them to a chunk file (layout above)."""
+
+    suffix = ".hdf5"
+
+    def __init__(self, path: str | Path, chunk_samples: int, sampling_rate: float):
+        if chunk_samples <= 0:
+            raise ModelshrinkError(f"chunk_samples must be > 0, got {chunk_samples}")
+        super().__init__(path)
+        self.chunk_samples = chunk_samples
+        self.sampling_rate = sampling_rate
+        self.count = 0
+
+    def _open(self, temporary: Path, stack: contextlib.ExitStack) -> None:
+        self._file = stack.enter_context(h5py.File(temporary, "w"))
+        attrs = self._file.attrs
+        attrs["format"] = FORMAT_NAME
+        attrs["version"] = FORMAT_VERSION
+        attrs["alphabet"] = "ACGT"
+        attrs["chunk_samples"] = self.chunk_samples
+        attrs["sampling_rate"] = self.sampling_rate
+        attrs["normalisation"] = "(pA - median) / (1.4826 * MAD) per read"
+        length = self.chunk_samples
+        create = self._file.create_dataset
+        create("signal", (0, length), np.float32, maxshape=(None, length), chunks=(16, length))
+        create("bases", (0,), np.uint8, maxshape=(None,), chunks=(65536,))
+        create("base_offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(4096,))
+        create("read_id", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(4096,))
+        create("chunk_start", (0,), np.int64, maxshape=(None,), chunks=(4096,))
+
+    def add(self, read: SimulatedRead) -> None:
+        signal = normalise(read.signal.to_picoamps())
+        bases = encode_bases(read.sequence).astype(np.uint8)
+        pieces = list(cut_chunks(signal, bases, read.signal.base_starts, self.chunk_samples))
+        if not pieces:
+            return
+        file = self._file
+        n, offset = len(pieces), int(file["base_offsets"][-1])
+        lengths = np.cumsum([len(chunk.sequence) for _, chunk in pieces])
+        _append(file["signal"], np.stack([chunk.signal for _, chunk in pieces]))
+        _append(file["bases"], np.concatenate([chunk.sequence for _, chunk in pieces]))
+        _append(file["base_offsets"], offset + lengths)
+        _append(file["read_id"], np.array([read.layout.read_id] * n, dtype=object))
+        _append(file["chunk_start"], np.array([start for start, _ in pieces], np.int64))
+        self.count += n
+
+
+def _append(dataset: h5py.Dataset, values: np.ndarray) -> None:
+    old = dataset.shape[0]
+    dataset.resize(old + len(values), axis=0)
+    dataset[old:] = values
+
+
+def iter_training_chunks(
+    path: str | Path, chunk_samples: int | None = None
+) -> Iterator[TrainingChunk]:
+    """Chunks of a modelshrink chunk file or a Taiyaki mapped-signal file (see module doc).
+
+    `chunk_samples` cuts mapped-signal reads (default 4000); for a chunk file it must be
+    None or equal to the stored length, since chunks there are already cut.
+    """
+    path = Path(path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise ModelshrinkError(f"cannot open training data {path} as HDF5: {error}") from error
+    with handle:
+        if handle.attrs.get("format") == FORMAT_NAME:
+            yield from _chunk_file(path, handle, chunk_samples)
+        elif "Reads" in handle and "version" in handle.attrs:
+            yield from _mapped_signal(path, handle, chunk_samples or DEFAULT_CHUNK_SAMPLES)
+        else:
+            raise ModelshrinkError(
+                f"{path} is neither a modelshrink chunk file (attr format={FORMAT_NAME!r}) "
+                "nor a Taiyaki mapped-signal file (group Reads, attr version)"
+            )
+
+
+def _chunk_file(
+    path: Path, handle: h5py.File, chunk_samples: int | None
+) -> Iterator[TrainingChunk]:
+    version = int(handle.attrs.get("version", -1))
+    if version != FORMAT_VERSION:
+        raise ModelshrinkError(f"{path}: chunk format version {version}, expected 1")
+    stored = int(handle.attrs["chunk_samples"])
+    if chunk_samples is not None and chunk_samples != stored:
+        raise ModelshrinkError(
+            f"{path} holds chunks of {stored} samples, but {chunk_samples} were asked for"
+        )
+    offsets = handle["base_offsets"][()]
+    bases = handle["bases"][()].astype(np.int64)
+    signal = handle["signal"]
+    block = 256
+    for first in range(0, signal.shape[0], block):
+        rows = signal[first : first + block]
+        for index, row in enumerate(rows, start=first):
+            yield TrainingChunk(row, bases[offsets[index] : offsets[index + 1]])
+
+
+def _mapped_signal(path: Path, handle: h5py.File, chunk_samples: int) -> Iterator[TrainingChunk]:
+    version = int(handle.attrs["version"])
+    if version != 8:
+        raise ModelshrinkError(f"{path}: Taiyaki mapped-signal version {version}, expected 8")
+    alphabet = _text(handle.attrs.get("alphabet", "ACGT"))
+    collapse = _text(handle.attrs.get("collapse_alphabet", alphabet))
+    if len(collapse) != len(alphabet) or set(collapse) - set("ACGT"):
+        raise ModelshrinkError(
+            f"{path}: collapse_alphabet {collapse!r} must map alphabet {alphabet!r} onto ACGT"
+        )
+    to_acgt = np.array(["ACGT".index(base) for base in collapse], dtype=np.int64)
+    for read_id, group in handle["Reads"].items():
+        try:
+            attrs = group.attrs
+            dacs = group["Dacs"][()].astype(np.float64)
+            reference = to_acgt[group["Reference"][()].astype(np.int64)]
+            ref_to_signal = group["Ref_to_signal"][()].astype(np.int64)
+            picoamps = (dacs + attrs["offset"]) * (attrs["range"] / attrs["digitisation"])
+            signal = ((picoamps - attrs["shift_frompA"]) / attrs["scale_frompA"]).astype(np.float32)
+        except (KeyError, IndexError) as error:
+            raise ModelshrinkError(
+                f"{path}: read {read_id} lacks a mapped-signal field or has a bad base index "
+                f"({error}); expected Dacs, Reference, Ref_to_signal and ADC/scaling attrs"
+            ) from error
+        if len(ref_to_signal) != len(reference) + 1:
+            raise ModelshrinkError(
+                f"{path}: read {read_id} Ref_to_signal has {len(ref_to_signal)} entries, "
+                f"expected len(Reference) + 1 = {len(reference) + 1}"
+            )
+        for _, chunk in cut_chunks(signal, reference, ref_to_signal, chunk_samples):
+            yield chunk
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
