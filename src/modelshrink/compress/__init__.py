@@ -1,0 +1,7 @@
+"""The compression toolbox: storage format, pruning, quantization, cost accounting.
+
+Each module has one job: `storage` is the one on-disk format (and its size report),
+`prune` makes masks, `quantize` turns tensors into encodings, `spec` parses a variant
+description, `cost` counts parameters and multiply-accumulates, `dynamic_int8` wraps
+PyTorch's int8 execution of GRUs and linear layers.
+"""

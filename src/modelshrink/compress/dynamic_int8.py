@@ -1,0 +1,133 @@
+"""Real int8 execution of the GRUs and the output layer: PyTorch dynamic quantization.
+
+The only place that calls `torch.ao.quantization.quantize_dynamic` (ENVIRONMENT.md: the
+only int8 path for GRUs in torch 2.13; deprecated but present). Dynamic-quantized
+modules cannot be saved with safetensors, and the original authors never managed to
+save theirs, so we store what they compute instead: the GRU and linear weights as
+per-channel symmetric int8 (`PerChannelConfig(8)`, our ordinary format), everything
+else float32. On load the float network is rebuilt from the decoded weights and
+quantized again with an observer that computes exactly the stored scales
+(max|w_c| / 127, codes in [-127, 127]), so the int8 codes that run are the stored ones.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from modelshrink.compress.layout import network_layout
+from modelshrink.compress.quantize import PerChannelConfig, quantize_per_channel
+from modelshrink.compress.storage import (
+    StoredModel,
+    TensorEncoding,
+    compact_encoding,
+    load_model,
+    save_model,
+)
+from modelshrink.errors import ModelshrinkError
+
+#: How the weights that run in int8 are stored; matches the observer below.
+STORED_CONFIG = PerChannelConfig(bits=8, axis=0, scale_dtype="float16")
+#: metadata["execution"] of a file whose GRUs/linear layer run as dynamic int8.
+EXECUTION = "dynamic_int8"
+
+ModelBuilder = Callable[[dict[str, Any], dict[str, torch.Tensor]], nn.Module]
+
+
+def _qconfig() -> Any:
+    """Per-channel symmetric int8 weights with the restricted range [-127, 127], so the
+    observer's scale is max|w_c| / 127 - the scale `quantize_per_channel` stores."""
+    from torch.ao.quantization import PerChannelMinMaxObserver, PlaceholderObserver, QConfig
+
+    return QConfig(
+        activation=PlaceholderObserver.with_args(dtype=torch.quint8, is_dynamic=True),
+        weight=PerChannelMinMaxObserver.with_args(
+            dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-127, quant_max=127
+        ),
+    )
+
+
+def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
+    """A copy of `module` whose nn.GRU and nn.Linear layers run in int8 (dynamic
+    activations, per-channel weights); convolutions stay float (dynamic quantization
+    does not cover them)."""
+    try:
+        from torch.ao.quantization import quantize_dynamic
+    except ImportError as error:  # the API is deprecated; say so plainly if it goes
+        raise ModelshrinkError(
+            f"this torch ({torch.__version__}) has no torch.ao.quantization.quantize_dynamic; "
+            f"dynamic int8 execution needs torch <= 2.15"
+        ) from error
+    qconfig = _qconfig()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_")
+        return quantize_dynamic(
+            module, {nn.GRU: qconfig, nn.Linear: qconfig}, dtype=torch.qint8, inplace=False
+        )
+
+
+def int8_weight_names(architecture: Mapping[str, Any]) -> list[str]:
+    """The weights that dynamic int8 runs in int8: every GRU matrix and the linear layer."""
+    return [
+        name
+        for layer in network_layout(architecture)
+        if layer.kind in ("gru", "linear")
+        for name in layer.weights
+    ]
+
+
+def dynamic_int8_tensors(
+    architecture: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], dict[str, TensorEncoding]]:
+    """Weights as the int8 modules will see them, and the encodings that store them."""
+    result = {name: tensor.detach().to(torch.float32) for name, tensor in tensors.items()}
+    encodings: dict[str, TensorEncoding] = {}
+    for name in int8_weight_names(architecture):
+        result[name], encodings[name] = quantize_per_channel(result[name], STORED_CONFIG)
+    compact = {name: compact_encoding(t, encodings.get(name)) for name, t in result.items()}
+    return result, compact
+
+
+def save_dynamic_int8(
+    path: Path,
+    architecture: dict[str, Any],
+    tensors: Mapping[str, torch.Tensor],
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Store a model for int8 execution; `metadata["execution"]` marks it as such."""
+    quantized, encodings = dynamic_int8_tensors(architecture, tensors)
+    save_model(
+        path, architecture, quantized, {**(metadata or {}), "execution": EXECUTION}, encodings
+    )
+
+
+def is_dynamic_int8(stored: StoredModel) -> bool:
+    return stored.metadata.get("execution") == EXECUTION
+
+
+def load_dynamic_int8(path: Path, build: ModelBuilder | None = None) -> nn.Module:
+    """Rebuild the float network from a stored file and convert it to int8 execution.
+
+    `build(architecture, tensors)` makes the float module; by default the Taiyaki
+    network builder.
+    """
+    stored = load_model(path)
+    if not is_dynamic_int8(stored):
+        raise ModelshrinkError(
+            f"{path} was not saved for dynamic int8 execution (metadata 'execution' is "
+            f"{stored.metadata.get('execution')!r}, expected {EXECUTION!r})"
+        )
+    if build is None:
+        from modelshrink.taiyaki.network import Architecture, build_network
+
+        def build(architecture: dict[str, Any], tensors: dict[str, torch.Tensor]) -> nn.Module:
+            return build_network(Architecture.from_dict(architecture, str(path)), tensors)
+
+    module = build(stored.architecture, stored.tensors)
+    return quantize_dynamic_int8(module.eval())

@@ -1,0 +1,94 @@
+"""Which tensors belong to which layer, read from the stored architecture dict.
+
+Structured pruning and cost accounting both need to walk the network layer by layer
+(sizes, strides, the parameter names of each layer) without building torch modules;
+this is the one place that maps the architecture dict (`taiyaki.network.Architecture`'s
+`to_dict()`) onto Taiyaki's parameter names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelshrink.errors import ModelshrinkError
+
+#: Taiyaki's redundant GRU bias: always zero, never pruned, quantized or trained.
+FROZEN_SUFFIX = "bias_hh_l0"
+
+
+@dataclass(frozen=True)
+class LayerLayout:
+    """One layer: its kind, where its tensors live, and its sizes.
+
+    kind is "conv", "gru" or "linear"; `prefix` is the module path its parameters hang
+    from (e.g. `sublayers.1.layer.cudnn_gru`), `insize`/`size` its input and output
+    features; `winlen`/`stride` are 1 except for convolutions.
+    """
+
+    index: int
+    kind: str
+    prefix: str
+    insize: int
+    size: int
+    winlen: int = 1
+    stride: int = 1
+
+    @property
+    def weights(self) -> tuple[str, ...]:
+        """Parameter names whose multiply-accumulates run every step (no biases)."""
+        if self.kind == "gru":
+            return (f"{self.prefix}.weight_ih_l0", f"{self.prefix}.weight_hh_l0")
+        return (f"{self.prefix}.weight",)
+
+    @property
+    def biases(self) -> tuple[str, ...]:
+        if self.kind == "gru":
+            return (f"{self.prefix}.bias_ih_l0", f"{self.prefix}.{FROZEN_SUFFIX}")
+        return (f"{self.prefix}.bias",)
+
+
+def _one_layer(index: int, config: Mapping[str, Any], prefix: str) -> LayerLayout:
+    layer_type = config.get("type")
+    try:
+        if layer_type == "reverse":
+            return _one_layer(index, config["layer"], f"{prefix}.layer")
+        if layer_type == "convolution":
+            return LayerLayout(
+                index,
+                "conv",
+                f"{prefix}.conv",
+                int(config["insize"]),
+                int(config["size"]),
+                winlen=int(config["winlen"]),
+                stride=int(config["stride"]),
+            )
+        if layer_type == "gru":
+            return LayerLayout(
+                index, "gru", f"{prefix}.cudnn_gru", int(config["insize"]), int(config["size"])
+            )
+        if layer_type == "global_norm_flipflop":
+            size = 2 * int(config["nbase"]) * (int(config["nbase"]) + 1)
+            return LayerLayout(index, "linear", f"{prefix}.linear", int(config["insize"]), size)
+    except KeyError as error:
+        raise ModelshrinkError(
+            f"architecture layer {index} ({layer_type}) lacks the key {error.args[0]!r}"
+        ) from error
+    raise ModelshrinkError(
+        f"architecture layer {index} has type {layer_type!r}; expected convolution, gru, "
+        f"reverse or global_norm_flipflop"
+    )
+
+
+def network_layout(architecture: Mapping[str, Any]) -> list[LayerLayout]:
+    """The layers of a stored architecture, in order."""
+    layers = architecture.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ModelshrinkError("architecture: expected a non-empty 'layers' list")
+    return [_one_layer(i, config, f"sublayers.{i}") for i, config in enumerate(layers)]
+
+
+def is_frozen(name: str) -> bool:
+    """True for tensors that must stay exactly as they are (Taiyaki's zero GRU bias)."""
+    return name.endswith(FROZEN_SUFFIX)

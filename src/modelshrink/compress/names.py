@@ -1,0 +1,82 @@
+"""Turning the parameter names and globs users write into the model's real names.
+
+Users know the original tool's names (`sublayers.1.layer.cudnn_gru.weight_ih_l0`), so
+those work verbatim; globs use shell rules where `*` also crosses dots, so
+`sublayers.*.cudnn_gru.weight_hh_l0` means every GRU's recurrent weights, reversed
+layers (`sublayers.1.layer.cudnn_gru…`) included. A name or glob that matches nothing
+is an error that lists the valid names, because a silently ignored typo would produce
+a "compressed" model identical to the original.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from modelshrink.compress.layout import is_frozen
+from modelshrink.errors import ModelshrinkError
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(pattern: str) -> bool:
+    return any(char in _GLOB_CHARS for char in pattern)
+
+
+def selectable(names: Iterable[str]) -> list[str]:
+    """The names compression may touch: all but Taiyaki's frozen zero GRU bias."""
+    return [name for name in names if not is_frozen(name)]
+
+
+def match_names(pattern: str, names: Iterable[str], where: str = "parameter") -> list[str]:
+    """The selectable names a name or glob stands for, in model order.
+
+    An exact name of a frozen tensor is refused; a glob simply skips frozen tensors.
+    """
+    names = list(names)
+    valid = selectable(names)
+    if not is_glob(pattern):
+        if pattern in valid:
+            return [pattern]
+        if pattern in names:
+            raise ModelshrinkError(
+                f"{where} {pattern!r} is Taiyaki's always-zero GRU bias and is never "
+                f"compressed; remove it from the list"
+            )
+        raise ModelshrinkError(f"unknown {where} {pattern!r}; valid names: {', '.join(valid)}")
+    matched = [name for name in valid if fnmatch.fnmatchcase(name, pattern)]
+    if not matched:
+        raise ModelshrinkError(
+            f"{where} glob {pattern!r} matches no parameter; valid names: {', '.join(valid)}"
+        )
+    return matched
+
+
+def assign_values(
+    values: Mapping[str, float], names: Iterable[str], where: str = "parameter"
+) -> dict[str, float]:
+    """Expand {name or glob: value} to {name: value}; two keys giving one name two values
+    is an error naming both keys rather than a silent precedence rule."""
+    names = list(names)
+    assigned: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for pattern, value in values.items():
+        for name in match_names(pattern, names, where):
+            if name in assigned and assigned[name] != value:
+                raise ModelshrinkError(
+                    f"{where} {name!r} gets {assigned[name]} from {source[name]!r} and "
+                    f"{value} from {pattern!r}; give each parameter one value"
+                )
+            assigned[name], source[name] = value, pattern
+    return {name: assigned[name] for name in names if name in assigned}
+
+
+def read_name_list(path: Path) -> list[str]:
+    """The non-empty, stripped lines of an original-tool data.txt file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ModelshrinkError(f"cannot read {path}: {error.strerror}") from error
+    return [line.strip() for line in text.splitlines() if line.strip()]

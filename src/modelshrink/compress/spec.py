@@ -1,0 +1,281 @@
+"""A variant, described once: typed spec parsed from the config's `variants.<name>` dict.
+
+Why parse up front: every mistake in a variant (a typo in a parameter name, a sparsity
+of 1.2, 9 bits, fine-tuning that would undo quantization) must be reported before any
+model is loaded or trained, naming the config key and what was expected. Code below
+the CLI receives these dataclasses and never sees the raw dict.
+
+Example::
+
+    prune: {method: magnitude, sparsity: {"sublayers.*.cudnn_gru.weight_hh_l0": 0.5}}
+    quantize: {scheme: per_channel, bits: 8, params: all}
+    finetune: {steps: 2000, learning_rate: 1.0e-4, layerwise: true}
+
+Order is always prune -> fine-tune -> quantize (or fine-tune with fake quantization);
+an explicit `order` that quantizes before pruning is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelshrink.compress.names import assign_values, match_names
+from modelshrink.compress.prune import check_sparsity, read_prune_data_txt
+from modelshrink.compress.quantize import (
+    FloatConfig,
+    PerChannelConfig,
+    QuantizeConfig,
+    ScaledTernaryConfig,
+    ScaleQuantConfig,
+    TernaryConfig,
+    check_bits,
+)
+from modelshrink.errors import ModelshrinkError
+
+PRUNE_METHODS = ("magnitude", "global", "structured")
+SCHEMES = (
+    "scale",
+    "per_channel",
+    "float16",
+    "bfloat16",
+    "ternary",
+    "scaled_ternary",
+    "dynamic_int8",
+)
+_SCHEME_ALIASES = {"fp16": "float16", "bf16": "bfloat16", "original": "scale"}
+_BIT_SCHEMES = ("scale", "per_channel")
+STAGES = ("prune", "quantize")
+
+
+@dataclass(frozen=True)
+class PruneSpec:
+    """How to prune: `sparsity` maps names/globs (layers, for structured) to fractions,
+    already merged with the entries of an original-tool `data_txt` file."""
+
+    method: str
+    sparsity: dict[str, float]
+    data_txt: Path | None = None
+
+
+@dataclass(frozen=True)
+class QuantizeSpec:
+    """Which scheme on which parameters; `config` is None for dynamic_int8, which is
+    applied to modules at load time rather than to stored tensors."""
+
+    scheme: str
+    params: str | tuple[str, ...]
+    config: QuantizeConfig | None
+    bits: int | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    """Fine-tuning after pruning (masks re-applied each step) or as quantization-aware
+    training (`qat`, fake quantization with straight-through gradients).
+
+    `layerwise` is the original schedule: one layer at a time, last GRU first, the
+    others frozen, `steps` steps per layer.
+    """
+
+    steps: int = 1000
+    learning_rate: float = 1e-4
+    batch_size: int = 16
+    chunk_length: int = 4000
+    gradient_clip: float = 1.0
+    layerwise: bool = False
+    qat: bool = False
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    name: str
+    prune: PruneSpec | None = None
+    quantize: QuantizeSpec | None = None
+    finetune: FinetuneSpec | None = None
+
+
+def _mapping(value: object, where: str, allowed: Sequence[str]) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ModelshrinkError(f"{where}: expected a mapping with keys {list(allowed)}")
+    unknown = [key for key in value if key not in allowed]
+    if unknown:
+        raise ModelshrinkError(f"{where}: unknown key(s) {unknown}; expected keys {list(allowed)}")
+    return value
+
+
+def _choice(value: object, where: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ModelshrinkError(f"{where}: {value!r} is not one of {list(choices)}")
+    return str(value)
+
+
+def _number(value: object, where: str, kind: type, minimum: float) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ModelshrinkError(f"{where}: {value!r} must be a {kind.__name__} > {minimum}")
+    if kind is int and value != int(value):
+        raise ModelshrinkError(f"{where}: {value!r} must be a whole number")
+    if value <= minimum:
+        raise ModelshrinkError(f"{where}: {value!r} must be > {minimum}")
+    return kind(value)
+
+
+def _flag(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ModelshrinkError(f"{where}: {value!r} must be true or false")
+    return value
+
+
+def parse_prune(raw: object, where: str, parameter_names: Sequence[str] | None = None) -> PruneSpec:
+    section = _mapping(raw, where, ("method", "sparsity", "data_txt"))
+    method = _choice(section.get("method", "magnitude"), f"{where}.method", PRUNE_METHODS)
+    data_txt = Path(section["data_txt"]) if section.get("data_txt") else None
+    sparsity: dict[str, float] = dict(read_prune_data_txt(data_txt)) if data_txt else {}
+    given = section.get("sparsity") or {}
+    if not isinstance(given, Mapping):
+        raise ModelshrinkError(
+            f"{where}.sparsity: expected a mapping of parameter name to sparsity"
+        )
+    for key, value in given.items():
+        fraction = check_sparsity(value, f"{where}.sparsity[{key!r}]")
+        if key in sparsity and sparsity[key] != fraction:
+            raise ModelshrinkError(
+                f"{where}.sparsity[{key!r}]: {fraction} contradicts {sparsity[key]} in {data_txt}"
+            )
+        sparsity[str(key)] = fraction
+    if not sparsity:
+        raise ModelshrinkError(f"{where}: give 'sparsity' (name or glob -> 0..1) or 'data_txt'")
+    if parameter_names is not None and method != "structured":
+        try:
+            assign_values(sparsity, parameter_names)
+        except ModelshrinkError as error:
+            raise ModelshrinkError(f"{where}.sparsity: {error}") from error
+    return PruneSpec(method, sparsity, data_txt)
+
+
+def _quantize_config(scheme: str, bits: int, float_format: bool) -> QuantizeConfig | None:
+    if scheme == "scale":
+        return ScaleQuantConfig(bits, float_format)
+    if scheme == "per_channel":
+        return PerChannelConfig(bits)
+    if scheme in ("float16", "bfloat16"):
+        return FloatConfig(scheme)
+    if scheme == "ternary":
+        return TernaryConfig()
+    if scheme == "scaled_ternary":
+        return ScaledTernaryConfig()
+    return None
+
+
+def parse_quantize(
+    raw: object, where: str, parameter_names: Sequence[str] | None = None
+) -> QuantizeSpec:
+    section = _mapping(raw, where, ("scheme", "bits", "params", "float_format"))
+    scheme_name = section.get("scheme")
+    scheme = _choice(_SCHEME_ALIASES.get(scheme_name, scheme_name), f"{where}.scheme", SCHEMES)
+    if "bits" in section and scheme not in _BIT_SCHEMES:
+        raise ModelshrinkError(f"{where}.bits: only the schemes {list(_BIT_SCHEMES)} take bits")
+    bits = check_bits(section.get("bits", 8), f"{where}.bits")
+    if scheme == "dynamic_int8" and bits != 8:
+        raise ModelshrinkError(f"{where}.bits: dynamic_int8 is 8 bits")
+    float_format = _flag(section.get("float_format", False), f"{where}.float_format")
+    if float_format and scheme != "scale":
+        raise ModelshrinkError(f"{where}.float_format: applies to the 'scale' scheme only")
+    params_raw = section.get("params", "all")
+    if params_raw == "all":
+        params: str | tuple[str, ...] = "all"
+    elif (
+        isinstance(params_raw, list) and params_raw and all(isinstance(p, str) for p in params_raw)
+    ):
+        params = tuple(params_raw)
+        if parameter_names is not None:
+            for pattern in params:
+                match_names(pattern, parameter_names, f"{where}.params entry")
+    else:
+        raise ModelshrinkError(f"{where}.params: expected 'all' or a non-empty list of names")
+    if scheme == "dynamic_int8" and params != "all":
+        raise ModelshrinkError(
+            f"{where}.params: dynamic_int8 converts every GRU and the linear layer; use 'all'"
+        )
+    config = _quantize_config(scheme, bits, float_format)
+    return QuantizeSpec(scheme, params, config, bits if scheme in _BIT_SCHEMES else None)
+
+
+def parse_finetune(raw: object, where: str) -> FinetuneSpec:
+    fields = FinetuneSpec.__dataclass_fields__
+    section = _mapping(raw, where, tuple(fields))
+    default = FinetuneSpec()
+    values: dict[str, Any] = {}
+    for key, value in section.items():
+        kind = type(getattr(default, key))
+        if kind is bool:
+            values[key] = _flag(value, f"{where}.{key}")
+        else:
+            minimum = -1 if key == "seed" else 0
+            values[key] = _number(value, f"{where}.{key}", kind, minimum)
+    return FinetuneSpec(**values)
+
+
+def parse_variant(
+    name: str, raw: Mapping[str, Any], parameter_names: Sequence[str] | None = None
+) -> VariantSpec:
+    """Parse and check one variant; `parameter_names`, when given, also checks every
+    parameter name and glob against the model."""
+    where = f"variants.{name}"
+    section = _mapping(raw, where, ("prune", "quantize", "finetune", "order", "description"))
+    order = section.get("order", list(STAGES))
+    if (
+        not isinstance(order, list)
+        or sorted(order) != sorted(set(order))
+        or set(order) - set(STAGES)
+    ):
+        raise ModelshrinkError(f"{where}.order: expected a list drawn from {list(STAGES)}")
+    if order == ["quantize", "prune"]:
+        raise ModelshrinkError(
+            f"{where}.order: quantizing before pruning makes no sense (pruning moves weights "
+            f"off the quantization grid and the zeros are lost to the scales); use "
+            f"[prune, quantize]"
+        )
+    prune = (
+        parse_prune(section["prune"], f"{where}.prune", parameter_names)
+        if section.get("prune")
+        else None
+    )
+    quantize = (
+        parse_quantize(section["quantize"], f"{where}.quantize", parameter_names)
+        if section.get("quantize")
+        else None
+    )
+    finetune = (
+        parse_finetune(section["finetune"], f"{where}.finetune") if "finetune" in section else None
+    )
+    if finetune and finetune.qat and (quantize is None or quantize.config is None):
+        raise ModelshrinkError(
+            f"{where}.finetune.qat: quantization-aware fine-tuning needs a 'quantize' section "
+            f"with a scheme other than dynamic_int8"
+        )
+    if finetune and quantize and not finetune.qat and prune is None:
+        raise ModelshrinkError(
+            f"{where}.finetune: fine-tuning a quantized model in float would undo the "
+            f"quantization; set finetune.qat: true"
+        )
+    if finetune and prune is None and quantize is None:
+        raise ModelshrinkError(f"{where}.finetune: nothing to fine-tune without prune or quantize")
+    return VariantSpec(name, prune, quantize, finetune)
+
+
+def parse_variants(
+    raw: Mapping[str, Any], parameter_names: Sequence[str] | None = None
+) -> dict[str, VariantSpec]:
+    """All variants of a config's `variants:` mapping."""
+    if not isinstance(raw, Mapping):
+        raise ModelshrinkError("variants: expected a mapping of variant name to spec")
+    return {
+        str(name): parse_variant(str(name), spec or {}, parameter_names)
+        for name, spec in raw.items()
+    }

@@ -1,0 +1,79 @@
+"""Dynamic int8 execution: the API exists, the stored codes are the ones that run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
+from torch import nn
+
+from modelshrink.compress.dynamic_int8 import (
+    int8_weight_names,
+    load_dynamic_int8,
+    quantize_dynamic_int8,
+    save_dynamic_int8,
+)
+from modelshrink.compress.storage import load_model, model_size_report, save_model
+from modelshrink.errors import ModelshrinkError
+
+torch.set_num_threads(1)
+
+
+def test_quantize_dynamic_still_exists_and_converts_gru_and_linear() -> None:
+    """Fails loudly the day torch removes the only int8 path for GRUs."""
+    from torch.ao.quantization import quantize_dynamic  # noqa: F401
+
+    module = nn.Sequential(nn.GRU(8, 8), nn.Linear(8, 4))
+    quantized = quantize_dynamic_int8(module)
+    assert type(quantized[0]).__name__ == "GRU" and "dynamic" in type(quantized[0]).__module__
+    assert "dynamic" in type(quantized[1]).__module__
+    assert isinstance(module[0], nn.GRU)  # the float module is left alone
+
+
+def test_stored_codes_are_the_codes_that_run(tmp_path: Path) -> None:
+    network = pytest.importorskip("modelshrink.taiyaki.network")
+    architecture = taiyaki_architecture()
+    # weights of trained size (std ~0.1): random std-0.3 GRUs are chaotic and amplify
+    # any rounding through five layers, which says nothing about int8
+    tensors = {name: tensor / 3 for name, tensor in taiyaki_state_dict().items()}
+    path = tmp_path / "int8.safetensors"
+    save_dynamic_int8(path, architecture, tensors, {"source": "synthetic"})
+    stored = load_model(path)
+    assert stored.metadata == {"source": "synthetic", "execution": "dynamic_int8"}
+
+    model = load_dynamic_int8(path)
+    gru = model.sublayers[1].layer.cudnn_gru
+    running = gru.get_weight()["weight_hh_l0"]
+    name = "sublayers.1.layer.cudnn_gru.weight_hh_l0"
+    spec = stored.encoding_specs[name]
+    expected_codes = (stored.tensors[name] / spec.scale.float()[:, None]).round()
+    assert torch.equal(running.int_repr().float(), expected_codes)
+    assert torch.allclose(running.q_per_channel_scales().float(), spec.scale.float(), rtol=1e-6)
+    linear = model.sublayers[6].linear.weight()
+    assert torch.equal(linear.dequantize(), stored.tensors["sublayers.6.linear.weight"])
+
+    # the int8 network computes nearly what the float network on the stored weights does
+    arch = network.Architecture.from_dict(stored.architecture)
+    float_model = network.build_network(arch, stored.tensors)
+    signal = torch.randn(400, 2, 1, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        difference = (model(signal) - float_model(signal)).abs().max()
+    assert difference < 0.2  # scores are in [-5, 5]; int8 activations cost a little
+
+    # only the GRU and linear weights are int8: ~4x smaller than the float file
+    save_model(tmp_path / "fp32.safetensors", architecture, tensors)
+    ratio = (
+        model_size_report(tmp_path / "fp32.safetensors")["file_bytes"]
+        / model_size_report(path)["file_bytes"]
+    )
+    assert 3.6 < ratio < 4.0
+    assert len(int8_weight_names(architecture)) == 11
+
+
+def test_refuses_a_file_not_saved_for_int8(tmp_path: Path) -> None:
+    path = tmp_path / "fp32.safetensors"
+    save_model(path, taiyaki_architecture(), taiyaki_state_dict())
+    with pytest.raises(ModelshrinkError, match=r"fp32\.safetensors was not saved for dynamic int8"):
+        load_dynamic_int8(path)
