@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelshrink.basecall import BasecallSettings, Basecaller, chunk_boundaries, stitch
+from modelshrink.basecall import Basecaller, BasecallSettings, chunk_boundaries, stitch
 from modelshrink.basecaller_model import load_basecaller
 from modelshrink.signal.discover import find_read_files, iter_reads
 from modelshrink.signal.reads import med_mad_normalise
@@ -78,11 +78,17 @@ def run_one(args) -> None:
     else:
         calls = modelshrink_calls(network, reads, args.threads)
     seconds = time.perf_counter() - started
-    print(json.dumps({
-        "samples": samples, "seconds": seconds, "samples_per_s": samples / seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "calls_hash": hashlib.sha256("\n".join(calls).encode()).hexdigest(),
-    }))
+    print(
+        json.dumps(
+            {
+                "samples": samples,
+                "seconds": seconds,
+                "samples_per_s": samples / seconds,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "calls_hash": hashlib.sha256("\n".join(calls).encode()).hexdigest(),
+            }
+        )
+    )
 
 
 def stage_breakdown(network, batch: int = 128) -> dict[str, float]:
@@ -129,7 +135,9 @@ def macs_per_sample(network) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", type=Path)
     parser.add_argument("reads", type=Path, nargs="*")
     parser.add_argument("--copies", type=int, default=10, help="tile the read set this many times")
@@ -137,16 +145,32 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if not args.reads:
-        data = Path(os.environ.get("MODELSHRINK_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+        data = Path(
+            os.environ.get(
+                "MODELSHRINK_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+            )
+        )
         args.reads = [data / "taiyaki" / "reads"]
     if args.mode:
         run_one(args)
         return
 
     def child(mode: str, threads: int) -> dict:
-        command = [sys.executable, __file__, str(args.model), *map(str, args.reads),
-                   "--copies", str(args.copies), "--child", mode, "--threads", str(threads)]
-        return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+        command = [
+            sys.executable,
+            __file__,
+            str(args.model),
+            *map(str, args.reads),
+            "--copies",
+            str(args.copies),
+            "--child",
+            mode,
+            "--threads",
+            str(threads),
+        ]
+        return json.loads(
+            subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        )
 
     network = load_basecaller(args.model)
     results = {
@@ -156,10 +180,16 @@ def main() -> None:
     }
     baseline = results["Taiyaki-style baseline, 2 threads"]
     print(f"reads: {args.reads} x{args.copies} = {baseline['samples']:,} samples\n")
-    print(f"{'configuration':40s} {'samples/s':>12s} {'x baseline':>11s} {'x Taiyaki 104.7k':>17s} {'peak RSS MB':>12s}")
+    print(
+        f"{'configuration':40s} {'samples/s':>12s} {'x baseline':>11s} "
+        f"{'x Taiyaki 104.7k':>17s} {'peak RSS MB':>12s}"
+    )
     for name, result in results.items():
-        print(f"{name:40s} {result['samples_per_s']:12,.0f} {result['samples_per_s'] / baseline['samples_per_s']:11.2f} "
-              f"{result['samples_per_s'] / TAIYAKI_MEASURED:17.2f} {result['peak_rss_mb']:12.0f}")
+        speed = result["samples_per_s"]
+        print(
+            f"{name:40s} {speed:12,.0f} {speed / baseline['samples_per_s']:11.2f} "
+            f"{speed / TAIYAKI_MEASURED:17.2f} {result['peak_rss_mb']:12.0f}"
+        )
     identical = len({r["calls_hash"] for r in results.values()}) == 1
     print(f"\nidentical calls in all configurations: {identical}")
 
@@ -167,8 +197,10 @@ def main() -> None:
     print(f"\nnetwork cost: {macs:,.0f} multiply-accumulates per raw sample")
     for threads in (1, 2):
         rate = gemm_rate(threads)
-        print(f"large fp32 GEMM on {threads} thread(s): {rate / 1e9:6.1f} GMAC/s -> ceiling "
-              f"{rate / macs:12,.0f} samples/s for the network alone")
+        print(
+            f"large fp32 GEMM on {threads} thread(s): {rate / 1e9:6.1f} GMAC/s -> ceiling "
+            f"{rate / macs:12,.0f} samples/s for the network alone"
+        )
     best = max(r["samples_per_s"] for r in results.values())
     print(f"best measured end to end: {best:,.0f} samples/s = {best * macs / 1e9:.1f} GMAC/s")
 

@@ -34,7 +34,9 @@ def _best_identities(calls: Path, reference: Path) -> dict[str, float]:
     """matches / alignment columns of each read's best primary minimap2 hit."""
     paf = subprocess.run(
         ["minimap2", "-x", "map-ont", "-c", "--secondary=no", str(reference), str(calls)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     best: dict[str, float] = {}
     for line in paf.splitlines():
@@ -51,10 +53,15 @@ def converted_model(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint
 
 
 @pytest.fixture(scope="module")
-def calls(tmp_path_factory: pytest.TempPathFactory, converted_model: Path, shared_data: Path) -> Path:
+def calls(
+    tmp_path_factory: pytest.TempPathFactory, converted_model: Path, shared_data: Path
+) -> Path:
     output = tmp_path_factory.mktemp("calls") / "calls.fastq"
     reads = shared_data / "taiyaki" / "reads"
-    assert main(["basecall", str(converted_model), str(reads), "-o", str(output), "--no-progress"]) == 0
+    assert (
+        main(["basecall", str(converted_model), str(reads), "-o", str(output), "--no-progress"])
+        == 0
+    )
     return output
 
 
@@ -87,10 +94,14 @@ def test_batching_threads_and_file_layout_do_not_change_calls(
     assert {k: v[0] for k, v in _fastq(other).items()} == expected
 
 
-def test_unaligned_bam_keeps_read_ids(tmp_path: Path, converted_model: Path, shared_data: Path, calls: Path) -> None:
+def test_unaligned_bam_keeps_read_ids(
+    tmp_path: Path, converted_model: Path, shared_data: Path, calls: Path
+) -> None:
     bam = tmp_path / "calls.bam"
     reads = shared_data / "taiyaki" / "reads"
-    assert main(["basecall", str(converted_model), str(reads), "-o", str(bam), "--no-progress"]) == 0
+    assert (
+        main(["basecall", str(converted_model), str(reads), "-o", str(bam), "--no-progress"]) == 0
+    )
     with pysam.AlignmentFile(str(bam), check_sq=False) as handle:
         records = {r.query_name: r.query_sequence for r in handle}
     assert records == {k: v[0] for k, v in _fastq(calls).items()}
@@ -105,24 +116,40 @@ def test_corrupt_read_is_skipped_and_counted(
     victim.write_bytes(victim.read_bytes()[:2000])
     summary = tmp_path / "summary.tsv"
     output = tmp_path / "calls.fasta"
-    code = main(["basecall", str(converted_model), str(reads), "-o", str(output),
-                 "--no-progress", "--summary", str(summary)])
+    code = main(
+        [
+            "basecall",
+            str(converted_model),
+            str(reads),
+            "-o",
+            str(output),
+            "--no-progress",
+            "--summary",
+            str(summary),
+        ]
+    )
     assert code == 0
     assert output.read_text().count(">") == 4
     assert summary.read_text().splitlines()[1].split("\t")[:2] == ["4", "1"]
     assert victim.name in caplog.text
 
 
-def test_nothing_readable_fails_with_one_line(tmp_path: Path, converted_model: Path, capsys) -> None:
+def test_nothing_readable_fails_with_one_line(
+    tmp_path: Path, converted_model: Path, capsys
+) -> None:
     bad = tmp_path / "bad.fast5"
     bad.write_bytes(b"junk")
     output = tmp_path / "calls.fastq"
-    assert main(["basecall", str(converted_model), str(bad), "-o", str(output), "--no-progress"]) == 1
+    assert (
+        main(["basecall", str(converted_model), str(bad), "-o", str(output), "--no-progress"]) == 1
+    )
     assert "no read could be basecalled" in capsys.readouterr().err
     assert not output.exists()
 
 
-def test_missing_or_bad_model_gets_one_clear_line(tmp_path: Path, shared_data: Path, capsys) -> None:
+def test_missing_or_bad_model_gets_one_clear_line(
+    tmp_path: Path, shared_data: Path, capsys
+) -> None:
     reads = str(shared_data / "taiyaki" / "reads")
     assert main(["basecall", str(tmp_path / "none.safetensors"), reads, "--no-progress"]) == 1
     assert "does not exist" in capsys.readouterr().err

@@ -17,7 +17,15 @@ from modelshrink.errors import ModelshrinkError
 from modelshrink.taiyaki.checkpoint import LEGACY_MAGIC, load_taiyaki_checkpoint
 from modelshrink.taiyaki.network import build_network
 
-EXPECTED_LAYERS = ["convolution", "reverse", "gru", "reverse", "gru", "reverse", "global_norm_flipflop"]
+EXPECTED_LAYERS = [
+    "convolution",
+    "reverse",
+    "gru",
+    "reverse",
+    "gru",
+    "reverse",
+    "global_norm_flipflop",
+]
 
 
 def test_pretrained_checkpoint_loads(taiyaki_checkpoint: Path) -> None:
@@ -117,10 +125,10 @@ def fake_taiyaki(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
 
 def _rebuild_as_taiyaki(package: types.ModuleType, tensors: dict[str, torch.Tensor]) -> nn.Module:
     """The pretrained weights in a module tree shaped like Taiyaki's (for torch.save)."""
-    L = package.layers
+    layers = package.layers
 
     def gru(prefix: str):
-        layer = L.GruMod()
+        layer = layers.GruMod()
         layer.insize = layer.size = 96
         layer.cudnn_gru = nn.GRU(96, 96)
         layer.cudnn_gru.load_state_dict(
@@ -128,7 +136,7 @@ def _rebuild_as_taiyaki(package: types.ModuleType, tensors: dict[str, torch.Tens
         )
         return layer
 
-    conv = L.Convolution()
+    conv = layers.Convolution()
     conv.insize, conv.size, conv.winlen, conv.stride, conv.padding = 1, 96, 19, 4, (9, 9)
     conv.has_bias, conv.activation = True, package.activation.tanh
     conv.conv = nn.Conv1d(1, 96, 19, stride=4)
@@ -137,19 +145,19 @@ def _rebuild_as_taiyaki(package: types.ModuleType, tensors: dict[str, torch.Tens
     sublayers = [conv]
     for index in range(1, 6):
         if index % 2:
-            wrapper = L.Reverse()
+            wrapper = layers.Reverse()
             wrapper.layer = gru(f"sublayers.{index}.layer.cudnn_gru.")
             sublayers.append(wrapper)
         else:
             sublayers.append(gru(f"sublayers.{index}.cudnn_gru."))
-    head = L.GlobalNormFlipFlop()
+    head = layers.GlobalNormFlipFlop()
     head.insize, head.nbase, head.scale, head.size = 96, 4, 5.0, 40
     head.activation = package.activation.tanh
     head.linear = nn.Linear(96, 40)
     head.linear.weight.data = tensors["sublayers.6.linear.weight"].clone()
     head.linear.bias.data = tensors["sublayers.6.linear.bias"].clone()
     sublayers.append(head)
-    model = L.Serial()
+    model = layers.Serial()
     model.sublayers = nn.ModuleList(sublayers)
     model.metadata = {"reverse": False, "standardize": True, "version": 3}
     return model
@@ -177,7 +185,9 @@ def test_pruning_masks_from_original_scripts_are_applied(
     _, loaded = load_taiyaki_checkpoint(checkpoint)
     assert torch.equal(loaded[name], tensors[name] * mask)
     assert torch.count_nonzero(loaded[name]) == torch.count_nonzero(tensors[name] * mask)
-    assert torch.equal(loaded["sublayers.4.cudnn_gru.weight_hh_l0"], tensors["sublayers.4.cudnn_gru.weight_hh_l0"])
+    assert torch.equal(
+        loaded["sublayers.4.cudnn_gru.weight_hh_l0"], tensors["sublayers.4.cudnn_gru.weight_hh_l0"]
+    )
 
 
 def test_int8_tensors_with_q_data_are_dequantized(

@@ -56,7 +56,9 @@ def test_viterbi_finds_the_best_path_by_brute_force() -> None:
     scores = torch.randn(4, 3, 40, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     paths = flipflop.viterbi(scores)
     for b in range(3):
-        best = max(_all_paths(4), key=lambda p: sum(float(scores[t, b, k]) for t, k in enumerate(p[1])))
+        best = max(
+            _all_paths(4), key=lambda p: sum(float(scores[t, b, k]) for t, k in enumerate(p[1]))
+        )
         assert tuple(paths[:, b]) == best[0]
 
 

@@ -40,8 +40,12 @@ def _reference_forward(signal: np.ndarray, t: dict[str, np.ndarray]) -> np.ndarr
     windows = np.stack([padded[4 * i : 4 * i + 19] for i in range(steps)])
     x = np.tanh(windows @ weight.T + bias)
     for index in range(1, 6):
-        prefix = f"sublayers.{index}.layer.cudnn_gru." if index % 2 else f"sublayers.{index}.cudnn_gru."
-        params = [t[prefix + n] for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+        prefix = (
+            f"sublayers.{index}.layer.cudnn_gru." if index % 2 else f"sublayers.{index}.cudnn_gru."
+        )
+        params = [
+            t[prefix + n] for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        ]
         x = _reference_gru(x[::-1], *params)[::-1] if index % 2 else _reference_gru(x, *params)
     return 5.0 * np.tanh(x @ t["sublayers.6.linear.weight"].T + t["sublayers.6.linear.bias"])
 

@@ -13,7 +13,7 @@ import pytest
 
 from modelshrink.errors import ModelshrinkError
 from modelshrink.signal.discover import find_read_files, iter_reads
-from modelshrink.signal.fast5 import CorruptRead, iter_fast5
+from modelshrink.signal.fast5 import CorruptReadError, iter_fast5
 from modelshrink.signal.pod5 import iter_pod5
 from modelshrink.signal.reads import RawRead, med_mad_normalise
 
@@ -22,7 +22,11 @@ VBZ_FILTER = 32020
 
 @pytest.fixture(scope="module")
 def real_reads(shared_data: Path) -> list[RawRead]:
-    return [r for p in sorted((shared_data / "taiyaki" / "reads").glob("*.fast5")) for r in iter_fast5(p)]
+    return [
+        r
+        for p in sorted((shared_data / "taiyaki" / "reads").glob("*.fast5"))
+        for r in iter_fast5(p)
+    ]
 
 
 def test_single_and_multi_read_fast5_agree(shared_data: Path, real_reads: list[RawRead]) -> None:
@@ -75,22 +79,42 @@ def test_vbz_compressed_fast5_reads_back(tmp_path: Path, real_reads: list[RawRea
 def _write_pod5(path: Path, reads: list[RawRead]) -> None:
     half = int(reads[0].digitisation) // 2
     run_info = pod5.RunInfo(
-        acquisition_id="test", acquisition_start_time=datetime.datetime(2020, 1, 1),
-        adc_max=half - 1, adc_min=-half, context_tags={}, experiment_name="", flow_cell_id="",
-        flow_cell_product_code="", protocol_name="", protocol_run_id="",
-        protocol_start_time=datetime.datetime(2020, 1, 1), sample_id="", sample_rate=4000,
-        sequencing_kit="", sequencer_position="", sequencer_position_type="", software="",
-        system_name="", system_type="", tracking_id={},
+        acquisition_id="test",
+        acquisition_start_time=datetime.datetime(2020, 1, 1),
+        adc_max=half - 1,
+        adc_min=-half,
+        context_tags={},
+        experiment_name="",
+        flow_cell_id="",
+        flow_cell_product_code="",
+        protocol_name="",
+        protocol_run_id="",
+        protocol_start_time=datetime.datetime(2020, 1, 1),
+        sample_id="",
+        sample_rate=4000,
+        sequencing_kit="",
+        sequencer_position="",
+        sequencer_position_type="",
+        software="",
+        system_name="",
+        system_type="",
+        tracking_id={},
     )
     with pod5.Writer(path) as writer:
         for number, read in enumerate(reads):
-            writer.add_read(pod5.Read(
-                read_id=uuid.UUID(read.read_id), pore=pod5.Pore(1, 1, "R9.4.1"),
-                calibration=pod5.Calibration(read.offset, read.range / read.digitisation),
-                read_number=number, start_sample=0, median_before=200.0,
-                end_reason=pod5.EndReason(pod5.EndReasonEnum.SIGNAL_POSITIVE, False),
-                run_info=run_info, signal=read.raw,
-            ))
+            writer.add_read(
+                pod5.Read(
+                    read_id=uuid.UUID(read.read_id),
+                    pore=pod5.Pore(1, 1, "R9.4.1"),
+                    calibration=pod5.Calibration(read.offset, read.range / read.digitisation),
+                    read_number=number,
+                    start_sample=0,
+                    median_before=200.0,
+                    end_reason=pod5.EndReason(pod5.EndReasonEnum.SIGNAL_POSITIVE, False),
+                    run_info=run_info,
+                    signal=read.raw,
+                )
+            )
 
 
 def test_pod5_reads_back_with_same_picoamps(tmp_path: Path, real_reads: list[RawRead]) -> None:
@@ -102,7 +126,9 @@ def test_pod5_reads_back_with_same_picoamps(tmp_path: Path, real_reads: list[Raw
         assert np.allclose(back[read.read_id].picoamps(), read.picoamps())
 
 
-def test_corrupt_files_and_reads_are_reported_not_raised(tmp_path: Path, real_reads: list[RawRead]) -> None:
+def test_corrupt_files_and_reads_are_reported_not_raised(
+    tmp_path: Path, real_reads: list[RawRead]
+) -> None:
     garbage = tmp_path / "garbage.fast5"
     garbage.write_bytes(b"not hdf5 at all")
     damaged = tmp_path / "damaged.fast5"
@@ -110,9 +136,9 @@ def test_corrupt_files_and_reads_are_reported_not_raised(tmp_path: Path, real_re
     with h5py.File(damaged, "a") as handle:
         del handle[f"read_{real_reads[1].read_id}/channel_id"]
     results = list(iter_reads([garbage, damaged]))
-    assert isinstance(results[0], CorruptRead) and "garbage.fast5" in str(results[0])
+    assert isinstance(results[0], CorruptReadError) and "garbage.fast5" in str(results[0])
     assert isinstance(results[1], RawRead)
-    assert isinstance(results[2], CorruptRead) and real_reads[1].read_id in str(results[2])
+    assert isinstance(results[2], CorruptReadError) and real_reads[1].read_id in str(results[2])
 
 
 def test_find_read_files(tmp_path: Path, shared_data: Path) -> None:
@@ -120,5 +146,5 @@ def test_find_read_files(tmp_path: Path, shared_data: Path) -> None:
     assert len(found) == 6
     with pytest.raises(ModelshrinkError, match="does not exist"):
         find_read_files([tmp_path / "nowhere"])
-    with pytest.raises(ModelshrinkError, match="no .fast5 or .pod5 files"):
+    with pytest.raises(ModelshrinkError, match=r"no \.fast5 or \.pod5 files"):
         find_read_files([tmp_path])

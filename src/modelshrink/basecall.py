@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from modelshrink.signal.fast5 import CorruptRead
+from modelshrink.signal.fast5 import CorruptReadError
 from modelshrink.signal.reads import RawRead, med_mad_normalise
 from modelshrink.taiyaki.flipflop import (
     POSTERIOR_FLOOR,
@@ -80,7 +80,9 @@ def chunk_boundaries(length: int, chunk: int, overlap: int) -> tuple[np.ndarray,
     return ends - chunk, ends
 
 
-def stitch(pieces: list[np.ndarray], starts: np.ndarray, ends: np.ndarray, stride: int) -> np.ndarray:
+def stitch(
+    pieces: list[np.ndarray], starts: np.ndarray, ends: np.ndarray, stride: int
+) -> np.ndarray:
     """Keeps each chunk's steps up to the midpoint of its overlaps (Taiyaki's stitch_chunks)."""
     if len(pieces) == 1:
         return pieces[0]
@@ -129,7 +131,7 @@ class Basecaller:
         self.nbase = len(network.alphabet)
         self.chunk = settings.chunk_steps * self.stride
         self.overlap = settings.overlap_steps * self.stride
-        self.corrupt: list[CorruptRead] = []
+        self.corrupt: list[CorruptReadError] = []
 
     def _decode_batch(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Network + posterior decoding of [samples, B] chunks -> paths and error probs [T+1, B]."""
@@ -140,24 +142,25 @@ class Basecaller:
             paths = viterbi(torch.log(posteriors + POSTERIOR_FLOOR))
             return paths, error_probabilities(posteriors, paths, self.nbase)
 
-    def _batches(self, reads: Iterable[RawRead | CorruptRead]):
+    def _batches(self, reads: Iterable[RawRead | CorruptReadError]):
         """Groups chunks of consecutive reads into equal-length batches for the network."""
         pending: list[tuple[_PendingRead, int]] = []
         arrays: list[np.ndarray] = []
         for read in reads:
-            if isinstance(read, CorruptRead):
+            if isinstance(read, CorruptReadError):
                 log.warning("skipping %s", read)
                 self.corrupt.append(read)
                 continue
             if len(read.raw) == 0:
-                error = CorruptRead(read.source, read.read_id, "empty signal")
+                error = CorruptReadError(read.source, read.read_id, "empty signal")
                 log.warning("skipping %s", error)
                 self.corrupt.append(error)
                 continue
             signal = med_mad_normalise(read.picoamps())
             starts, ends = chunk_boundaries(len(signal), self.chunk, self.overlap)
-            entry = _PendingRead(read.read_id, len(signal), starts, ends,
-                                 [None] * len(starts), [None] * len(starts))
+            entry = _PendingRead(
+                read.read_id, len(signal), starts, ends, [None] * len(starts), [None] * len(starts)
+            )
             if len(signal) < self.chunk:
                 yield [(entry, 0)], signal[:, None]
                 continue
@@ -178,7 +181,7 @@ class Basecaller:
             entry.errprobs[index] = errprobs[:, column]
         return slots
 
-    def call(self, reads: Iterable[RawRead | CorruptRead]) -> Iterator[Basecall]:
+    def call(self, reads: Iterable[RawRead | CorruptReadError]) -> Iterator[Basecall]:
         """Basecalls in input order; corrupt reads are logged, skipped and kept in `corrupt`."""
         workers = max(1, self.settings.threads) if self.settings.device == "cpu" else 1
         previous_threads = torch.get_num_threads()
@@ -208,7 +211,9 @@ class Basecaller:
         return Basecall(entry.read_id, sequence, qualities, entry.samples)
 
 
-def _bounded_map(pool: ThreadPoolExecutor, function: Callable, items: Iterable, ahead: int) -> Iterator:
+def _bounded_map(
+    pool: ThreadPoolExecutor, function: Callable, items: Iterable, ahead: int
+) -> Iterator:
     """Like pool.map, in order, but never more than `ahead` items in flight (bounded memory)."""
     in_flight: deque[Future] = deque()
     for item in items:

@@ -13,8 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from modelshrink.errors import ModelshrinkError
 from modelshrink.atomic import atomic_output
+from modelshrink.errors import ModelshrinkError
 
 URL_SCHEMES = ("http://", "https://", "ftp://")
 
@@ -32,7 +32,10 @@ def fetch(source: str, destination: Path, sha256: str | None = None) -> str:
     with atomic_output(destination) as temporary:
         if source.startswith(URL_SCHEMES):
             try:
-                with urllib.request.urlopen(source, timeout=60) as response, temporary.open("wb") as out:
+                with (
+                    urllib.request.urlopen(source, timeout=60) as response,
+                    temporary.open("wb") as out,
+                ):
                     shutil.copyfileobj(response, out)
             except (urllib.error.URLError, TimeoutError, OSError) as error:
                 raise ModelshrinkError(

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from modelshrink.errors import ModelshrinkError
 from modelshrink.atomic import atomic_output
+from modelshrink.errors import ModelshrinkError
 
 FASTQ_SUFFIXES = (".fastq", ".fq", ".fastq.gz", ".fq.gz")
 FASTA_SUFFIXES = (".fasta", ".fa", ".fasta.gz", ".fa.gz")
@@ -44,12 +44,15 @@ class BasecallWriter:
         if self.kind == "bam":
             import pysam
 
-            header = {"HD": {"VN": "1.6", "SO": "unknown"}, "PG": [{"ID": "modelshrink", "PN": "modelshrink"}]}
+            header = {
+                "HD": {"VN": "1.6", "SO": "unknown"},
+                "PG": [{"ID": "modelshrink", "PN": "modelshrink"}],
+            }
             self._bam = pysam.AlignmentFile(str(temporary), "wb", header=header)
         elif self.output.endswith(".gz"):
             self._handle = gzip.open(temporary, "wt", compresslevel=1)
         else:
-            self._handle = open(temporary, "w")  # noqa: SIM115
+            self._handle = open(temporary, "w")
         return self
 
     def write(self, read_id: str, sequence: str, qualities: str) -> None:

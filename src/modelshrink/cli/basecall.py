@@ -22,10 +22,14 @@ log = logging.getLogger("modelshrink.basecall")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="Taiyaki checkpoint or modelshrink .safetensors")
     parser.add_argument("reads", type=Path, nargs="+", help="fast5/pod5 files or folders")
-    parser.add_argument("-o", "--output", default="-", help="output file (default: FASTQ on stdout)")
+    parser.add_argument(
+        "-o", "--output", default="-", help="output file (default: FASTQ on stdout)"
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=128, help="chunks per network call")
-    parser.add_argument("--chunk-size", type=int, default=1000, help="chunk length in network steps")
+    parser.add_argument(
+        "--chunk-size", type=int, default=1000, help="chunk length in network steps"
+    )
     parser.add_argument("--overlap", type=int, default=100, help="chunk overlap in network steps")
     parser.add_argument("--threads", type=int, default=1, help="CPU worker threads")
     parser.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
@@ -56,7 +60,7 @@ def _check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from modelshrink.basecall import BasecallSettings, Basecaller
+    from modelshrink.basecall import Basecaller, BasecallSettings
     from modelshrink.basecaller_model import load_basecaller
     from modelshrink.seqio import BasecallWriter
     from modelshrink.signal.discover import find_read_files, iter_reads
@@ -92,8 +96,13 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     seconds = time.perf_counter() - started
     log.info(
-        "called %d reads (%d bases, %d samples) in %.1f s: %.0f samples/s; skipped %d corrupt reads",
-        called, bases, samples, seconds, samples / seconds, len(basecaller.corrupt),
+        "called %d reads (%d bases, %d samples) in %.1f s: %.0f samples/s; skipped %d corrupt",
+        called,
+        bases,
+        samples,
+        seconds,
+        samples / seconds,
+        len(basecaller.corrupt),
     )
     if args.summary:
         from modelshrink.atomic import write_text_atomic

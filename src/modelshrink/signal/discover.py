@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.fast5 import CorruptRead, iter_fast5
+from modelshrink.signal.fast5 import CorruptReadError, iter_fast5
 from modelshrink.signal.pod5 import iter_pod5
 from modelshrink.signal.reads import RawRead
 
@@ -22,7 +22,9 @@ def find_read_files(paths: Iterable[Path], recursive: bool = True) -> list[Path]
             found.extend(sorted(p for p in path.glob(pattern) if p.suffix in READ_SUFFIXES))
         elif path.is_file():
             if path.suffix not in READ_SUFFIXES:
-                raise ModelshrinkError(f"{path}: expected a .fast5 or .pod5 file or a folder of them")
+                raise ModelshrinkError(
+                    f"{path}: expected a .fast5 or .pod5 file or a folder of them"
+                )
             found.append(path)
         else:
             raise ModelshrinkError(f"reads path {path} does not exist")
@@ -33,6 +35,6 @@ def find_read_files(paths: Iterable[Path], recursive: bool = True) -> list[Path]
     return found
 
 
-def iter_reads(files: Iterable[Path]) -> Iterator[RawRead | CorruptRead]:
+def iter_reads(files: Iterable[Path]) -> Iterator[RawRead | CorruptReadError]:
     for path in files:
         yield from READ_SUFFIXES[path.suffix](path)

@@ -16,7 +16,7 @@ import vbz_h5py_plugin  # noqa: F401  (registers the VBZ HDF5 filter with h5py o
 from modelshrink.signal.reads import RawRead
 
 
-class CorruptRead(Exception):
+class CorruptReadError(Exception):
     """One read (or a whole file) cannot be read; the caller skips it and goes on."""
 
     def __init__(self, source: Path, read_id: str | None, reason: str) -> None:
@@ -42,37 +42,49 @@ def _read_from_groups(source: Path, signal: h5py.Dataset, raw_attrs, channel) ->
             source=source,
         )
     except (KeyError, OSError, ValueError, TypeError) as error:
-        raise CorruptRead(source, read_id, f"unreadable signal or calibration ({error})") from error
+        raise CorruptReadError(
+            source, read_id, f"unreadable signal or calibration ({error})"
+        ) from error
 
 
-def iter_fast5(path: Path) -> Iterator[RawRead | CorruptRead]:
-    """Yields every read of a fast5 file, or a CorruptRead for each one that fails."""
+def iter_fast5(path: Path) -> Iterator[RawRead | CorruptReadError]:
+    """Yields every read of a fast5 file, or a CorruptReadError for each one that fails."""
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        yield CorruptRead(path, None, f"not a readable HDF5/fast5 file ({error})")
+        yield CorruptReadError(path, None, f"not a readable HDF5/fast5 file ({error})")
         return
     with handle:
         if "UniqueGlobalKey" in handle and "Raw/Reads" in handle:
-            groups = [(handle["Raw/Reads"][name], handle["UniqueGlobalKey/channel_id"])
-                      for name in handle["Raw/Reads"]]
+            groups = [
+                (handle["Raw/Reads"][name], handle["UniqueGlobalKey/channel_id"])
+                for name in handle["Raw/Reads"]
+            ]
             for group, channel in groups:
-                yield _guarded(path, group.attrs.get("read_id"),
-                               lambda g=group, c=channel: _read_from_groups(path, g["Signal"], g.attrs, c))
+                yield _guarded(
+                    path,
+                    group.attrs.get("read_id"),
+                    lambda g=group, c=channel: _read_from_groups(path, g["Signal"], g.attrs, c),
+                )
             return
         for name in handle:
             if not name.startswith("read_"):
                 continue
             group = handle[name]
-            yield _guarded(path, name[len("read_"):],
-                           lambda g=group: _read_from_groups(path, g["Raw/Signal"], g["Raw"].attrs, g["channel_id"]))
+            yield _guarded(
+                path,
+                name[len("read_") :],
+                lambda g=group: _read_from_groups(
+                    path, g["Raw/Signal"], g["Raw"].attrs, g["channel_id"]
+                ),
+            )
 
 
-def _guarded(path: Path, read_id: object, load) -> RawRead | CorruptRead:
+def _guarded(path: Path, read_id: object, load) -> RawRead | CorruptReadError:
     try:
         return load()
-    except CorruptRead as error:
+    except CorruptReadError as error:
         return error
     except (KeyError, OSError, ValueError, TypeError) as error:
         name = _text(read_id) if read_id is not None else None
-        return CorruptRead(path, name, f"missing or damaged HDF5 groups ({error})")
+        return CorruptReadError(path, name, f"missing or damaged HDF5 groups ({error})")

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from modelshrink.signal.fast5 import CorruptRead
+from modelshrink.signal.fast5 import CorruptReadError
 from modelshrink.signal.reads import RawRead
 
 
-def iter_pod5(path: Path) -> Iterator[RawRead | CorruptRead]:
-    """Yields every read of a pod5 file, or a CorruptRead for each one that fails."""
+def iter_pod5(path: Path) -> Iterator[RawRead | CorruptReadError]:
+    """Yields every read of a pod5 file, or a CorruptReadError for each one that fails."""
     import pod5
 
     try:
         reader = pod5.Reader(path)
     except Exception as error:  # pod5 raises bare Exceptions/arrow errors for damaged files
-        yield CorruptRead(path, None, f"not a readable pod5 file ({error})")
+        yield CorruptReadError(path, None, f"not a readable pod5 file ({error})")
         return
     with reader:
         records = reader.reads()
@@ -28,7 +28,7 @@ def iter_pod5(path: Path) -> Iterator[RawRead | CorruptRead]:
             except StopIteration:
                 return
             except Exception as error:
-                yield CorruptRead(path, None, f"damaged pod5 record batch ({error})")
+                yield CorruptReadError(path, None, f"damaged pod5 record batch ({error})")
                 return
             read_id = str(record.read_id)
             try:
@@ -44,4 +44,4 @@ def iter_pod5(path: Path) -> Iterator[RawRead | CorruptRead]:
                     source=path,
                 )
             except Exception as error:
-                yield CorruptRead(path, read_id, f"unreadable signal ({error})")
+                yield CorruptReadError(path, read_id, f"unreadable signal ({error})")

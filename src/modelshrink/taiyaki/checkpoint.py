@@ -272,7 +272,10 @@ def _collect_tensors(
 def _layer_config(module: PickledModule, prefix: str, tensors: dict[str, torch.Tensor]) -> dict:
     if module.class_name == Reverse.taiyaki_class:
         inner = module.children()["layer"]
-        return {"type": Reverse.layer_type, "layer": _layer_config(inner, prefix + "layer.", tensors)}
+        return {
+            "type": Reverse.layer_type,
+            "layer": _layer_config(inner, prefix + "layer.", tensors),
+        }
     for layer_class in LAYER_TYPES.values():
         if layer_class.taiyaki_class == module.class_name:
             attributes = module.attributes()
@@ -299,7 +302,9 @@ def load_taiyaki_checkpoint(path: Path) -> tuple[Architecture, dict[str, torch.T
         for index, layer in sublayers.children().items():
             layers.append(_layer_config(layer, f"sublayers.{index}.", tensors))
     except KeyError as error:
-        raise ModelshrinkError(f"{path}: layer attribute {error} missing from checkpoint") from error
+        raise ModelshrinkError(
+            f"{path}: layer attribute {error} missing from checkpoint"
+        ) from error
     architecture = Architecture(
         layers=layers,
         standardize=bool(metadata.get("standardize", True)),

@@ -93,9 +93,10 @@ def transition_posteriors(scores: torch.Tensor) -> torch.Tensor:
     for t in range(nsteps - 1, -1, -1):
         to_flip, to_flop = _split(scores[t], nbase)
         into_flip = fwd[t][:, None, :] + to_flip + bwd[:, :nbase, None]
-        into_flop = torch.stack(
-            [fwd[t][:, :nbase] + to_flop[:, 0], fwd[t][:, nbase:] + to_flop[:, 1]], 1
-        ) + bwd[:, None, nbase:]
+        into_flop = (
+            torch.stack([fwd[t][:, :nbase] + to_flop[:, 0], fwd[t][:, nbase:] + to_flop[:, 1]], 1)
+            + bwd[:, None, nbase:]
+        )
         joint = torch.cat([into_flip.reshape(batch, -1), into_flop.reshape(batch, -1)], 1)
         posteriors[t] = (joint - joint.logsumexp(1, keepdim=True)).exp()
         step = _backward_step(bwd, scores[t], nbase)
@@ -112,9 +113,11 @@ def viterbi(scores: torch.Tensor) -> np.ndarray:
     traceback = torch.empty(nsteps, batch, 2 * nbase, dtype=torch.long)
     flop_offsets = torch.arange(nbase)
     for t in range(nsteps):
-        to_flip, to_flop = _split(scores[t], nbase)
+        to_flip, _ = _split(scores[t], nbase)
         best_flip, from_flip = (fwd[:, None, :] + to_flip).max(2)
-        best_flop, flop_source = (fwd + scores[t, :, 2 * nbase * nbase :]).reshape(batch, 2, nbase).max(1)
+        best_flop, flop_source = (
+            (fwd + scores[t, :, 2 * nbase * nbase :]).reshape(batch, 2, nbase).max(1)
+        )
         traceback[t, :, :nbase] = from_flip
         traceback[t, :, nbase:] = nbase * flop_source + flop_offsets
         fwd = torch.cat([best_flip, best_flop], 1)

@@ -39,14 +39,17 @@ def layer_from_config(config: dict[str, Any]) -> TaiyakiLayer:
     layer_type = config.get("type")
     if layer_type not in LAYER_TYPES:
         raise ModelshrinkError(
-            f"unknown layer type {layer_type!r} in architecture; expected one of {sorted(LAYER_TYPES)}"
+            f"unknown layer type {layer_type!r} in architecture; "
+            f"expected one of {sorted(LAYER_TYPES)}"
         )
     return LAYER_TYPES[layer_type].from_config(config)
 
 
 def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     if name not in ACTIVATIONS:
-        raise ModelshrinkError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+        raise ModelshrinkError(
+            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}"
+        )
     return ACTIVATIONS[name]
 
 
@@ -88,7 +91,9 @@ def gru_inference(x: torch.Tensor, gru: nn.GRU, reverse: bool = False) -> torch.
         gates = gates_in[t]
         reset_update = torch.sigmoid(gates[:, : 2 * size] + gates_hidden[:, : 2 * size])
         reset, update = reset_update[:, :size], reset_update[:, size:]
-        candidate = torch.tanh(torch.addcmul(gates[:, 2 * size :], reset, gates_hidden[:, 2 * size :]))
+        candidate = torch.tanh(
+            torch.addcmul(gates[:, 2 * size :], reset, gates_hidden[:, 2 * size :])
+        )
         hidden = torch.addcmul(candidate, update, hidden - candidate)
         output[t] = hidden
     return output
@@ -186,7 +191,11 @@ class GruMod(TaiyakiLayer):
 
     @classmethod
     def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
-        return {"type": cls.layer_type, "insize": int(attributes["insize"]), "size": int(attributes["size"])}
+        return {
+            "type": cls.layer_type,
+            "insize": int(attributes["insize"]),
+            "size": int(attributes["size"]),
+        }
 
     def forward(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
         if torch.is_grad_enabled() or type(self.cudnn_gru) is not nn.GRU:
@@ -243,7 +252,9 @@ class GlobalNormFlipFlop(TaiyakiLayer):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> GlobalNormFlipFlop:
-        return cls(config["insize"], config["nbase"], config["scale"], config.get("activation", "tanh"))
+        return cls(
+            config["insize"], config["nbase"], config["scale"], config.get("activation", "tanh")
+        )
 
     def to_config(self) -> dict[str, Any]:
         return {

@@ -44,7 +44,8 @@ class Architecture:
     def from_dict(cls, data: Mapping[str, Any], source: str = "architecture") -> Architecture:
         if data.get("family") != ARCHITECTURE_FAMILY:
             raise ModelshrinkError(
-                f"{source}: expected a {ARCHITECTURE_FAMILY!r} model, found family {data.get('family')!r}"
+                f"{source}: expected a {ARCHITECTURE_FAMILY!r} model, "
+                f"found family {data.get('family')!r}"
             )
         known = {"family", "alphabet", "standardize", "reverse", "layers"}
         return cls(
