@@ -29,22 +29,35 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _read_from_groups(source: Path, signal: h5py.Dataset, raw_attrs, channel) -> RawRead:
-    read_id = _text(raw_attrs["read_id"])
-    try:
-        return RawRead(
-            read_id=read_id,
-            raw=np.asarray(signal[()], dtype=np.int16),
-            digitisation=float(channel.attrs["digitisation"]),
-            offset=float(channel.attrs["offset"]),
-            range=float(channel.attrs["range"]),
-            sampling_rate=float(channel.attrs["sampling_rate"]),
-            source=source,
-        )
-    except (KeyError, OSError, ValueError, TypeError) as error:
-        raise CorruptReadError(
-            source, read_id, f"unreadable signal or calibration ({error})"
-        ) from error
+def _read_locations(handle: h5py.File) -> Iterator[tuple[str, str, str, str]]:
+    """(read id, signal dataset, group holding read attrs, channel group) per read.
+
+    Single-read files keep the signal under Raw/Reads/Read_N and the channel in
+    UniqueGlobalKey; multi-read files have one read_<id> group per read.
+    """
+    if "UniqueGlobalKey" in handle and "Raw/Reads" in handle:
+        for name in handle["Raw/Reads"]:
+            group = f"Raw/Reads/{name}"
+            read_id = _text(handle[group].attrs.get("read_id", name))
+            yield read_id, f"{group}/Signal", group, "UniqueGlobalKey/channel_id"
+        return
+    for name in handle:
+        if name.startswith("read_"):
+            yield name[len("read_") :], f"{name}/Raw/Signal", f"{name}/Raw", f"{name}/channel_id"
+
+
+def _load_read(handle: h5py.File, source: Path, location: tuple[str, str, str, str]) -> RawRead:
+    read_id, signal, attributes, channel_group = location
+    channel = handle[channel_group].attrs
+    return RawRead(
+        read_id=_text(handle[attributes].attrs.get("read_id", read_id)),
+        raw=np.asarray(handle[signal][()], dtype=np.int16),
+        digitisation=float(channel["digitisation"]),
+        offset=float(channel["offset"]),
+        range=float(channel["range"]),
+        sampling_rate=float(channel["sampling_rate"]),
+        source=source,
+    )
 
 
 def iter_fast5(path: Path) -> Iterator[RawRead | CorruptReadError]:
@@ -55,36 +68,15 @@ def iter_fast5(path: Path) -> Iterator[RawRead | CorruptReadError]:
         yield CorruptReadError(path, None, f"not a readable HDF5/fast5 file ({error})")
         return
     with handle:
-        if "UniqueGlobalKey" in handle and "Raw/Reads" in handle:
-            groups = [
-                (handle["Raw/Reads"][name], handle["UniqueGlobalKey/channel_id"])
-                for name in handle["Raw/Reads"]
-            ]
-            for group, channel in groups:
-                yield _guarded(
-                    path,
-                    group.attrs.get("read_id"),
-                    lambda g=group, c=channel: _read_from_groups(path, g["Signal"], g.attrs, c),
-                )
+        try:
+            locations = list(_read_locations(handle))
+        except (KeyError, OSError, ValueError) as error:
+            yield CorruptReadError(path, None, f"damaged fast5 layout ({error})")
             return
-        for name in handle:
-            if not name.startswith("read_"):
-                continue
-            group = handle[name]
-            yield _guarded(
-                path,
-                name[len("read_") :],
-                lambda g=group: _read_from_groups(
-                    path, g["Raw/Signal"], g["Raw"].attrs, g["channel_id"]
-                ),
-            )
-
-
-def _guarded(path: Path, read_id: object, load) -> RawRead | CorruptReadError:
-    try:
-        return load()
-    except CorruptReadError as error:
-        return error
-    except (KeyError, OSError, ValueError, TypeError) as error:
-        name = _text(read_id) if read_id is not None else None
-        return CorruptReadError(path, name, f"missing or damaged HDF5 groups ({error})")
+        for location in locations:
+            try:
+                yield _load_read(handle, path, location)
+            except (KeyError, OSError, ValueError, TypeError) as error:
+                yield CorruptReadError(
+                    path, location[0], f"unreadable signal or calibration ({error})"
+                )
