@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
-import uuid
 from pathlib import Path
 
 import h5py
 import numpy as np
-import pod5
 import pytest
 
 from modelshrink.errors import ModelshrinkError
 from modelshrink.signal.discover import find_read_files, iter_reads
 from modelshrink.signal.fast5 import CorruptReadError, iter_fast5
-from modelshrink.signal.pod5 import iter_pod5
 from modelshrink.signal.reads import RawRead, med_mad_normalise
 
 VBZ_FILTER = 32020
@@ -74,56 +70,6 @@ def test_vbz_compressed_fast5_reads_back(tmp_path: Path, real_reads: list[RawRea
     back = list(iter_fast5(path))
     assert [r.read_id for r in back] == [r.read_id for r in real_reads]
     assert all(np.array_equal(a.raw, b.raw) for a, b in zip(back, real_reads, strict=True))
-
-
-def _write_pod5(path: Path, reads: list[RawRead]) -> None:
-    half = int(reads[0].digitisation) // 2
-    run_info = pod5.RunInfo(
-        acquisition_id="test",
-        acquisition_start_time=datetime.datetime(2020, 1, 1),
-        adc_max=half - 1,
-        adc_min=-half,
-        context_tags={},
-        experiment_name="",
-        flow_cell_id="",
-        flow_cell_product_code="",
-        protocol_name="",
-        protocol_run_id="",
-        protocol_start_time=datetime.datetime(2020, 1, 1),
-        sample_id="",
-        sample_rate=4000,
-        sequencing_kit="",
-        sequencer_position="",
-        sequencer_position_type="",
-        software="",
-        system_name="",
-        system_type="",
-        tracking_id={},
-    )
-    with pod5.Writer(path) as writer:
-        for number, read in enumerate(reads):
-            writer.add_read(
-                pod5.Read(
-                    read_id=uuid.UUID(read.read_id),
-                    pore=pod5.Pore(1, 1, "R9.4.1"),
-                    calibration=pod5.Calibration(read.offset, read.range / read.digitisation),
-                    read_number=number,
-                    start_sample=0,
-                    median_before=200.0,
-                    end_reason=pod5.EndReason(pod5.EndReasonEnum.SIGNAL_POSITIVE, False),
-                    run_info=run_info,
-                    signal=read.raw,
-                )
-            )
-
-
-def test_pod5_reads_back_with_same_picoamps(tmp_path: Path, real_reads: list[RawRead]) -> None:
-    path = tmp_path / "reads.pod5"
-    _write_pod5(path, real_reads)
-    back = {r.read_id: r for r in iter_pod5(path)}
-    for read in real_reads:
-        assert np.array_equal(back[read.read_id].raw, read.raw)
-        assert np.allclose(back[read.read_id].picoamps(), read.picoamps())
 
 
 def test_corrupt_files_and_reads_are_reported_not_raised(

@@ -89,6 +89,18 @@ def test_pod5_holds_the_same_signal_and_calibration(dataset: Path) -> None:
             assert read.run_info.sample_rate == 4000
 
 
+def test_basecaller_readers_give_the_same_picoamps_from_fast5_and_pod5(dataset: Path) -> None:
+    from modelshrink.signal.fast5 import iter_fast5
+    from modelshrink.signal.pod5 import iter_pod5
+
+    from_fast5 = {read.read_id: read for read in iter_fast5(dataset / "reads.fast5")}
+    from_pod5 = {read.read_id: read for read in iter_pod5(dataset / "reads.pod5")}
+    assert set(from_pod5) == set(from_fast5) and from_fast5
+    for read_id, read in from_pod5.items():
+        np.testing.assert_array_equal(read.raw, from_fast5[read_id].raw)
+        np.testing.assert_allclose(read.picoamps(), from_fast5[read_id].picoamps())
+
+
 @pytest.mark.skipif(shutil.which("nanopolish") is None, reason="nanopolish not on PATH")
 def test_nanopolish_indexes_the_fast5(dataset: Path, tmp_path: Path) -> None:
     records = read_truth_table(dataset / "truth.tsv")
