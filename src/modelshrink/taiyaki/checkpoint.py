@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.layers import LAYER_TYPES, Reverse
+from modelshrink.taiyaki.layers import ACTIVATIONS, LAYER_TYPES, Reverse
 from modelshrink.taiyaki.network import Architecture
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -56,7 +56,7 @@ TORCH_MODULES = {
     ("torch.nn.modules.padding", "ConstantPad1d"),
     ("torch.nn.modules.rnn", "GRU"),
 }
-ACTIVATION_FUNCTIONS = {"tanh", "sigmoid", "relu", "linear"}
+ACTIVATION_FUNCTIONS = set(ACTIVATIONS)
 
 
 class PickledModule:

@@ -5,9 +5,9 @@ state-dict keys are exactly Taiyaki's parameter names and configs written for th
 original pruning/quantization scripts keep working. Tensors are time-major
 [time, batch, features] as in Taiyaki.
 
-Adding a layer type (e.g. Taiyaki's LSTM) means one class with `layer_type`,
-`taiyaki_class`, `from_config`, `to_config`, `config_from_pickle` and `forward`,
-decorated with `@register`.
+Adding a layer type (e.g. Taiyaki's LSTM) means one `@register`ed class naming its
+`layer_type`, `taiyaki_class` and `config_keys` (constructor arguments, which are also
+the attribute names Taiyaki pickles), with a `forward`.
 """
 
 from __future__ import annotations
@@ -54,22 +54,31 @@ def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 class TaiyakiLayer(nn.Module):
-    """Base of every registered layer: knows its config and how to read Taiyaki's pickle."""
+    """Base of every registered layer: config in and out, read from Taiyaki's pickle."""
 
     layer_type: ClassVar[str]
     taiyaki_class: ClassVar[str]
+    config_keys: ClassVar[tuple[str, ...]]
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TaiyakiLayer:
-        raise NotImplementedError
+        return cls(**{key: config[key] for key in cls.config_keys if key in config})
 
     def to_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return {"type": self.layer_type, **{k: _plain(getattr(self, k)) for k in self.config_keys}}
 
     @classmethod
     def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
         """Architecture config from the attributes Taiyaki pickled on the layer."""
-        raise NotImplementedError
+        present = {k: _plain(attributes[k]) for k in cls.config_keys if k in attributes}
+        return {"type": cls.layer_type, **present}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly: tuples become lists, numpy/torch scalars become Python numbers."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
 
 
 def gru_inference(x: torch.Tensor, gru: nn.GRU, reverse: bool = False) -> torch.Tensor:
@@ -105,6 +114,7 @@ class Convolution(TaiyakiLayer):
 
     layer_type = "convolution"
     taiyaki_class = "Convolution"
+    config_keys = ("insize", "size", "winlen", "stride", "padding", "activation", "has_bias")
 
     def __init__(
         self,
@@ -112,58 +122,20 @@ class Convolution(TaiyakiLayer):
         size: int,
         winlen: int,
         stride: int,
-        padding: tuple[int, int],
+        padding: tuple[int, int] | list[int],
         activation: str = "tanh",
         has_bias: bool = True,
     ) -> None:
         super().__init__()
         self.insize, self.size, self.winlen, self.stride = insize, size, winlen, stride
         self.padding = (int(padding[0]), int(padding[1]))
-        self.activation_name = activation
-        self.activation = _activation(activation)
+        self.activation, self.activation_function = activation, _activation(activation)
         self.has_bias = has_bias
         self.conv = nn.Conv1d(insize, size, winlen, stride=stride, bias=has_bias)
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Convolution:
-        return cls(
-            config["insize"],
-            config["size"],
-            config["winlen"],
-            config["stride"],
-            tuple(config["padding"]),
-            config.get("activation", "tanh"),
-            config.get("has_bias", True),
-        )
-
-    def to_config(self) -> dict[str, Any]:
-        return {
-            "type": self.layer_type,
-            "insize": self.insize,
-            "size": self.size,
-            "winlen": self.winlen,
-            "stride": self.stride,
-            "padding": list(self.padding),
-            "activation": self.activation_name,
-            "has_bias": self.has_bias,
-        }
-
-    @classmethod
-    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": cls.layer_type,
-            "insize": int(attributes["insize"]),
-            "size": int(attributes["size"]),
-            "winlen": int(attributes["winlen"]),
-            "stride": int(attributes["stride"]),
-            "padding": [int(p) for p in attributes["padding"]],
-            "activation": attributes["activation"],
-            "has_bias": bool(attributes.get("has_bias", True)),
-        }
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.pad(x.permute(1, 2, 0), self.padding)
-        return self.activation(self.conv(x)).permute(2, 0, 1)
+        return self.activation_function(self.conv(x)).permute(2, 0, 1)
 
 
 @register
@@ -176,26 +148,12 @@ class GruMod(TaiyakiLayer):
 
     layer_type = "gru"
     taiyaki_class = "GruMod"
+    config_keys = ("insize", "size")
 
     def __init__(self, insize: int, size: int) -> None:
         super().__init__()
         self.insize, self.size = insize, size
         self.cudnn_gru = nn.GRU(insize, size, bias=True)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> GruMod:
-        return cls(config["insize"], config["size"])
-
-    def to_config(self) -> dict[str, Any]:
-        return {"type": self.layer_type, "insize": self.insize, "size": self.size}
-
-    @classmethod
-    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": cls.layer_type,
-            "insize": int(attributes["insize"]),
-            "size": int(attributes["size"]),
-        }
 
     def forward(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
         if torch.is_grad_enabled() or type(self.cudnn_gru) is not nn.GRU:
@@ -210,6 +168,7 @@ class Reverse(TaiyakiLayer):
 
     layer_type = "reverse"
     taiyaki_class = "Reverse"
+    config_keys = ()
 
     def __init__(self, layer: TaiyakiLayer) -> None:
         super().__init__()
@@ -221,10 +180,6 @@ class Reverse(TaiyakiLayer):
 
     def to_config(self) -> dict[str, Any]:
         return {"type": self.layer_type, "layer": self.layer.to_config()}
-
-    @classmethod
-    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
-        raise AssertionError("Reverse wraps a layer; the checkpoint reader handles it")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(self.layer, GruMod):
@@ -241,39 +196,14 @@ class GlobalNormFlipFlop(TaiyakiLayer):
 
     layer_type = "global_norm_flipflop"
     taiyaki_class = "GlobalNormFlipFlop"
+    config_keys = ("insize", "nbase", "scale", "activation")
 
     def __init__(self, insize: int, nbase: int, scale: float, activation: str = "tanh") -> None:
         super().__init__()
         self.insize, self.nbase, self.scale = insize, nbase, float(scale)
         self.size = 2 * nbase * (nbase + 1)
-        self.activation_name = activation
-        self.activation = _activation(activation)
+        self.activation, self.activation_function = activation, _activation(activation)
         self.linear = nn.Linear(insize, self.size)
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> GlobalNormFlipFlop:
-        return cls(
-            config["insize"], config["nbase"], config["scale"], config.get("activation", "tanh")
-        )
-
-    def to_config(self) -> dict[str, Any]:
-        return {
-            "type": self.layer_type,
-            "insize": self.insize,
-            "nbase": self.nbase,
-            "scale": self.scale,
-            "activation": self.activation_name,
-        }
-
-    @classmethod
-    def config_from_pickle(cls, attributes: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": cls.layer_type,
-            "insize": int(attributes["insize"]),
-            "nbase": int(attributes["nbase"]),
-            "scale": float(attributes["scale"]),
-            "activation": attributes["activation"],
-        }
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.activation(self.linear(x))
+        return self.scale * self.activation_function(self.linear(x))
