@@ -19,6 +19,8 @@ from modelshrink.compress.storage import (
     SparseEncoding,
     TernaryEncoding,
     load_model,
+    log8_decode,
+    log8_encode,
     model_size_report,
     pack_bits,
     save_model,
@@ -152,7 +154,8 @@ def test_empty_and_all_zero_tensors(tmp_path: Path) -> None:
     model = load_model(path)
     assert model.tensors["empty"].shape == (0,)
     assert torch.equal(model.tensors["bias_hh"], torch.zeros(288))
-    assert model_size_report(path)["tensors"]["bias_hh"]["stored_bytes"] == 36
+    # an all-zero tensor is its shape alone: no mask, no values
+    assert model_size_report(path)["tensors"]["bias_hh"]["stored_bytes"] == 0
 
 
 @pytest.mark.parametrize("bits", [2, 3, 5, 8])
@@ -224,3 +227,49 @@ def test_bad_inputs_fail_before_writing(tmp_path: Path) -> None:
             path, ARCH, {"w": _weight()}, encodings={"w": AffineEncoding(8, torch.ones(5), axis=0)}
         )
     assert not any(tmp_path.iterdir())
+
+
+def test_log8_scales_cost_one_byte_and_never_clip(tmp_path: Path) -> None:
+    weight = _weight()
+    exact = weight.abs().amax(dim=1) / 127
+    largest, exponents = log8_encode(exact, round_up=True)
+    scale = log8_decode(largest, exponents)
+    assert bool((scale >= exact).all()) and bool((scale <= exact * 2 ** (1 / 16)).all())
+    path, report = _save_one(tmp_path, weight, AffineEncoding(8, scale, 0, 0, "log8"))
+    assert report["tensors"]["w"]["stored_bytes"] == weight.numel() + 288 + 4
+    spec = load_model(path).encoding_specs["w"]
+    assert spec.scale_format == "log8" and torch.equal(spec.scale, scale)
+    codes = (weight / scale[:, None]).round()
+    assert torch.equal(load_model(path).tensors["w"], codes * scale[:, None])
+
+
+def test_encoded_tensors_share_one_blob_and_a_small_header(tmp_path: Path) -> None:
+    tensors = {f"layer{i}.weight": _weight(seed=i) for i in range(6)}
+    scale = torch.ones(288) / 127
+    encodings = {name: AffineEncoding(8, scale, 0, 0, "log8") for name in tensors}
+    path = tmp_path / "blob.safetensors"
+    save_model(path, ARCH, tensors, encodings=encodings)
+    data = path.read_bytes()
+    header = json.loads(data[8 : 8 + struct.unpack("<Q", data[:8])[0]])
+    assert sorted(header) == ["__metadata__", "modelshrink:encoded"]
+    report = model_size_report(path)
+    assert report["file_bytes"] == report["header_bytes"] + report["tensor_bytes"]
+    assert report["header_bytes"] < 1000
+
+
+def test_previous_format_is_read_when_dense(tmp_path: Path) -> None:
+    path = tmp_path / "v1.safetensors"
+    encodings = {"w": {"kind": "dense", "dtype": "float32", "shape": [3]}}
+    header = {
+        "format": "modelshrink/1",
+        "architecture": "{}",
+        "metadata": "{}",
+        "encodings": json.dumps(encodings),
+    }
+    save_file({"w": torch.ones(3)}, str(path), metadata=header)
+    assert torch.equal(load_model(path).tensors["w"], torch.ones(3))
+    encodings["w"] = {"kind": "affine", "bits": 8, "axis": None, "shape": [3]}
+    header["encodings"] = json.dumps(encodings)
+    save_file({"w": torch.ones(3)}, str(path), metadata=header)
+    with pytest.raises(ModelshrinkError, match=r"v1\.safetensors has the old format"):
+        load_model(path)

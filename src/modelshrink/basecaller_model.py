@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from modelshrink.compress.dynamic_int8 import is_dynamic_int8, quantize_dynamic_int8
 from modelshrink.compress.storage import load_model, save_model
 from modelshrink.errors import ModelshrinkError
 from modelshrink.taiyaki.checkpoint import LEGACY_PICKLE_PREFIX, load_taiyaki_checkpoint
@@ -16,7 +17,12 @@ def is_taiyaki_checkpoint(path: Path) -> bool:
 
 
 def load_basecaller(path: Path) -> FlipFlopNetwork:
-    """A ready-to-run network from a Taiyaki checkpoint or a .safetensors model file."""
+    """A ready-to-run network from a Taiyaki checkpoint or any modelshrink variant file.
+
+    Every stored encoding (fp16, int codes, ternary, sparse) decodes to float32 weights;
+    a file saved for dynamic int8 execution comes back with its GRUs and output layer
+    as PyTorch int8 modules, running the stored int8 codes.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelshrinkError(f"model file {path} does not exist")
@@ -24,7 +30,10 @@ def load_basecaller(path: Path) -> FlipFlopNetwork:
         architecture, tensors = load_taiyaki_checkpoint(path)
         return build_network(architecture, tensors)
     stored = load_model(path)
-    return build_network(Architecture.from_dict(stored.architecture, str(path)), stored.tensors)
+    network = build_network(Architecture.from_dict(stored.architecture, str(path)), stored.tensors)
+    if is_dynamic_int8(stored):
+        return quantize_dynamic_int8(network)
+    return network
 
 
 def convert_checkpoint(checkpoint: Path, output: Path) -> dict:

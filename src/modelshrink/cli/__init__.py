@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "basecall": "modelshrink.cli.basecall",
     "merfish": "modelshrink.cli.merfish",
     "simulate": "modelshrink.cli.simulate",
+    "compress": "modelshrink.cli.compress",
+    "report": "modelshrink.cli.report",
 }
 
 

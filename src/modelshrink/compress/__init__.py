@@ -1,7 +1,10 @@
 """The compression toolbox: storage format, pruning, quantization, cost accounting.
 
 Each module has one job: `storage` is the one on-disk format (and its size report),
-`prune` makes masks, `quantize` turns tensors into encodings, `spec` parses a variant
-description, `cost` counts parameters and multiply-accumulates, `dynamic_int8` wraps
-PyTorch's int8 execution of GRUs and linear layers.
+`prune` makes masks, `quantize` turns tensors into encodings (`quantize_config`
+holds its torch-free configs, `sparsity` the torch-free sparsity checks), `spec` parses
+a variant description, `cost` counts parameters and multiply-accumulates, `dynamic_int8` wraps
+PyTorch's int8 execution of GRUs and linear layers, `finetune` retrains with masks or
+fake quantization on batches from `training_set`, and `variant` chains them into one
+variant file and its report.
 """

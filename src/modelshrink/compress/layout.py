@@ -48,6 +48,11 @@ class LayerLayout:
             return (f"{self.prefix}.bias_ih_l0", f"{self.prefix}.{FROZEN_SUFFIX}")
         return (f"{self.prefix}.bias",)
 
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Weights then biases: the order of the layer's state-dict entries."""
+        return (*self.weights, *self.biases)
+
 
 def _one_layer(index: int, config: Mapping[str, Any], prefix: str) -> LayerLayout:
     layer_type = config.get("type")
@@ -87,6 +92,25 @@ def network_layout(architecture: Mapping[str, Any]) -> list[LayerLayout]:
     if not isinstance(layers, list) or not layers:
         raise ModelshrinkError("architecture: expected a non-empty 'layers' list")
     return [_one_layer(i, config, f"sublayers.{i}") for i, config in enumerate(layers)]
+
+
+def parameter_names(architecture: Mapping[str, Any]) -> list[str]:
+    """Every parameter of a stored architecture, in state-dict order."""
+    return [name for layer in network_layout(architecture) for name in layer.parameters]
+
+
+def _taiyaki_r941_architecture() -> dict[str, Any]:
+    """The layer sizes of Taiyaki's pretrained R9.4.1 flip-flop GRU (TAIYAKI_FACTS.md)."""
+    gru = {"type": "gru", "insize": 96, "size": 96}
+    conv = {"type": "convolution", "insize": 1, "size": 96, "winlen": 19, "stride": 4}
+    output = {"type": "global_norm_flipflop", "insize": 96, "nbase": 4}
+    reverse = {"type": "reverse", "layer": gru}
+    return {"layers": [conv, reverse, gru, reverse, gru, reverse, output]}
+
+
+#: The parameter names of Taiyaki's R9.4.1 model, for checking variant specs at
+#: workflow start without opening (or importing torch to open) the model file.
+TAIYAKI_PARAMETER_NAMES: tuple[str, ...] = tuple(parameter_names(_taiyaki_r941_architecture()))
 
 
 def is_frozen(name: str) -> bool:

@@ -14,16 +14,19 @@ the tensors (and the architecture) for real, so the dense model itself gets chea
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from modelshrink.compress.layout import LayerLayout, network_layout
-from modelshrink.compress.names import assign_values, match_names, read_name_list
+from modelshrink.compress.names import assign_values, match_names
+from modelshrink.compress.sparsity import (  # noqa: F401  (re-exported)
+    check_sparsity,
+    pruned_count,
+    read_prune_data_txt,
+)
 from modelshrink.errors import ModelshrinkError
 
 
@@ -43,18 +46,6 @@ class StructuredPruneResult:
     tensors: dict[str, torch.Tensor]
     architecture: dict[str, Any]
     kept: dict[int, list[int]]
-
-
-def check_sparsity(value: object, where: str) -> float:
-    """A sparsity must be a number in [0, 1): pruning everything is never a variant."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ModelshrinkError(f"{where}: sparsity {value!r} must be a number in [0, 1)")
-    return float(value)
-
-
-def pruned_count(numel: int, sparsity: float) -> int:
-    """ceil(s * n), guarded against float noise (0.3 * 10 must give 3, not 4)."""
-    return min(numel, math.ceil(round(sparsity * numel, 9)))
 
 
 def _smallest(magnitudes: torch.Tensor, count: int) -> torch.Tensor:
@@ -82,27 +73,6 @@ def apply_masks(
         name: tensor * masks[name].to(tensor.dtype) if name in masks else tensor
         for name, tensor in tensors.items()
     }
-
-
-def read_prune_data_txt(path: Path) -> dict[str, float]:
-    """The original `prune.py` input: alternating lines of parameter name and sparsity."""
-    lines = read_name_list(path)
-    if len(lines) % 2:
-        raise ModelshrinkError(
-            f"{path}: expected alternating lines 'parameter name' / 'sparsity', "
-            f"found an odd number of lines ({len(lines)})"
-        )
-    sparsities: dict[str, float] = {}
-    for name, value in zip(lines[::2], lines[1::2], strict=True):
-        try:
-            number = float(value)
-        except ValueError as error:
-            raise ModelshrinkError(
-                f"{path}: the line after {name!r} must be a sparsity between 0 and 1, "
-                f"found {value!r}"
-            ) from error
-        sparsities[name] = check_sparsity(number, f"{path}: {name}")
-    return sparsities
 
 
 def prune_magnitude(

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelshrink.compress.layout import TAIYAKI_PARAMETER_NAMES
 from modelshrink.compress.names import assign_values, match_names
-from modelshrink.compress.prune import check_sparsity, read_prune_data_txt
-from modelshrink.compress.quantize import (
+from modelshrink.compress.quantize_config import (
     FloatConfig,
     PerChannelConfig,
     QuantizeConfig,
@@ -33,6 +33,7 @@ from modelshrink.compress.quantize import (
     TernaryConfig,
     check_bits,
 )
+from modelshrink.compress.sparsity import check_sparsity, read_prune_data_txt
 from modelshrink.errors import ModelshrinkError
 
 PRUNE_METHODS = ("magnitude", "global", "structured")
@@ -279,3 +280,14 @@ def parse_variants(
         str(name): parse_variant(str(name), spec or {}, parameter_names)
         for name, spec in raw.items()
     }
+
+
+def validate_variants(
+    raw_variants: Mapping[str, Any], parameter_names: Sequence[str] = TAIYAKI_PARAMETER_NAMES
+) -> None:
+    """Check every variant of a config at workflow start, without torch.
+
+    Names and globs are checked against Taiyaki's R9.4.1 parameters unless other names
+    are given; raises ModelshrinkError naming the variant and key at the first mistake.
+    """
+    parse_variants(raw_variants, parameter_names)

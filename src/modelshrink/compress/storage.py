@@ -7,15 +7,22 @@ bitmask plus its non-zero values, and integers narrower than 8 bits are bit-pack
 
 Layout. The safetensors `__metadata__` header (str -> str) holds JSON strings:
 
-- ``format``: ``"modelshrink/1"``
+- ``format``: ``"modelshrink/2"``
 - ``architecture``: the network description (owned by the model code, opaque here)
 - ``encodings``: per tensor, how it was stored (kind, shape and kind-specific fields)
 - ``metadata``: free-form provenance (opaque here)
 
 A densely stored tensor keeps its own name, dtype and shape, so any safetensors
-reader sees it as-is. Other encodings store their parts as ``<name>:<part>`` tensors
-(``codes``, ``scale``, ``zero_point``, ``mask``, ``values``). Loading never runs code:
-safetensors holds only raw arrays, and the JSON is parsed with `json`.
+reader sees it as-is. Every other tensor (int codes, ternary, sparse) is a byte range
+``at: [start, end]`` of one uint8 tensor named ``modelshrink:encoded``, its parts
+back to back: scales, zero points (only when any is non-zero), the bitmask (sparse
+with non-zeros), then the packed elements. One blob rather than a safetensors entry
+per part keeps the header small: for an int8 Taiyaki model (285 k parameters) the
+per-part entries alone cost ~2 % of the file. Loading never runs code: safetensors
+holds only raw arrays, and the JSON is parsed with `json`.
+
+Files of format ``modelshrink/1`` (the previous layout) are read when every tensor in
+them is dense, which is what `modelshrink convert` wrote.
 """
 
 from __future__ import annotations
@@ -35,8 +42,14 @@ from safetensors.torch import save_file
 from modelshrink.atomic import atomic_output
 from modelshrink.errors import ModelshrinkError
 
-FORMAT_VERSION = "modelshrink/1"
+FORMAT_VERSION = "modelshrink/2"
+#: Older formats still read when every tensor is dense (their dense layout is ours).
+DENSE_ONLY_FORMATS = ("modelshrink/1",)
 HEADER_KEYS = ("format", "architecture", "encodings", "metadata")
+BLOB_KEY = "modelshrink:encoded"
+#: log8 scales: one byte per scale, 2^(1/16) per step below the largest scale.
+LOG8_STEPS_PER_OCTAVE = 16
+_SCALE_BYTES = {"float32": 4, "float16": 2}
 
 _FLOAT_DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -70,13 +83,60 @@ def _as_vector(value: torch.Tensor | float, what: str) -> torch.Tensor:
     return tensor.reshape(-1)
 
 
+def log8_encode(scale: torch.Tensor, round_up: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scales as (largest scale, float32 [1]; exponents, uint8 [C]):
+    scale_c = largest * 2^(-exponent_c / 16). Exponents saturate at 255 (2^-16 of the
+    largest); zero scales (all-zero channels) also get 255.
+
+    `round_up` picks the nearest grid value at or above each scale, so quantizing with
+    it never clips a channel's largest weight; otherwise the nearest grid value.
+    """
+    scale = scale.detach().to(torch.float32).reshape(-1)
+    largest = scale.max().clamp(min=0) if scale.numel() else torch.tensor(0.0)
+    if largest == 0:
+        return largest.reshape(1), torch.zeros(scale.numel(), dtype=torch.uint8)
+    steps = -LOG8_STEPS_PER_OCTAVE * torch.log2(scale.clamp(min=0) / largest)
+    exponents = (steps + 1e-4).floor() if round_up else steps.round()
+    exponents = exponents.nan_to_num(posinf=255).clamp(0, 255)
+    if round_up:
+        too_small = log8_decode(largest, exponents) < scale
+        exponents = (exponents - too_small.to(exponents.dtype)).clamp(min=0)
+    return largest.reshape(1), exponents.to(torch.uint8)
+
+
+def log8_decode(largest: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
+    """Inverse of `log8_encode`: float32 scales."""
+    powers = torch.exp2(-exponents.to(torch.float32) / LOG8_STEPS_PER_OCTAVE)
+    return largest.to(torch.float32).reshape(-1)[:1] * powers
+
+
+def _stored_scale(
+    value: torch.Tensor | float, scale_format: str | None
+) -> tuple[torch.Tensor, str]:
+    """The scale vector as it will be stored, and its storage format."""
+    scale = _as_vector(value, "scale")
+    if not scale.is_floating_point():
+        scale = scale.to(torch.float32)
+    if scale_format is None:
+        scale_format = _DTYPE_NAMES.get(scale.dtype, "")
+    if scale_format == "log8":
+        return log8_decode(*log8_encode(scale)), scale_format
+    if scale_format not in _SCALE_BYTES:
+        raise ModelshrinkError(
+            f"scale format {scale_format or scale.dtype!r}: expected float32, float16 or log8"
+        )
+    return scale.to(_FLOAT_DTYPES[scale_format]), scale_format
+
+
 @dataclass(frozen=True, eq=False)
 class AffineEncoding:
     """Integers q in [-2^(bits-1), 2^(bits-1)-1]; value = scale * (q - zero_point).
 
     `axis` None means one scale/zero point for the whole tensor; otherwise one per
-    index along `axis` (per channel). The scale is stored in its own dtype (float32 or
-    float16): fp16 scales halve the per-channel overhead, which matters for a model
+    index along `axis` (per channel). `scale_format` says how scales are stored:
+    "float32"/"float16" (default: the scale tensor's own dtype) or "log8", one byte per
+    scale (`log8_encode`), whose values the scales are snapped to here so that the codes
+    computed from them are the codes stored. Per-channel scale bytes matter for a model
     whose whole int8 payload is only ~285 kB. Codes narrower than 8 bits are packed.
     """
 
@@ -84,15 +144,13 @@ class AffineEncoding:
     scale: torch.Tensor | float
     zero_point: torch.Tensor | int = 0
     axis: int | None = None
+    scale_format: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.bits, int) or not 2 <= self.bits <= 8:
             raise ModelshrinkError(f"affine encoding bits {self.bits!r}: expected 2-8")
-        scale = _as_vector(self.scale, "scale")
-        if not scale.is_floating_point():
-            scale = scale.to(torch.float32)
-        if scale.dtype not in (torch.float32, torch.float16):
-            raise ModelshrinkError(f"affine scale dtype {scale.dtype}: expected float32/16")
+        scale, scale_format = _stored_scale(self.scale, self.scale_format)
+        object.__setattr__(self, "scale_format", scale_format)
         zero_point = _as_vector(self.zero_point, "zero_point").round().to(torch.int32)
         qmin, qmax = affine_range(self.bits)
         if zero_point.numel() and (zero_point.min() < qmin or zero_point.max() > qmax):
@@ -124,6 +182,10 @@ class TernaryEncoding:
         if not scale.is_floating_point() or scale.dtype not in (torch.float32, torch.float16):
             scale = scale.to(torch.float32)
         object.__setattr__(self, "scale", scale)
+
+    @property
+    def scale_format(self) -> str:
+        return _DTYPE_NAMES[self.scale.dtype]
 
 
 ValueEncoding = DenseEncoding | AffineEncoding | TernaryEncoding
@@ -251,109 +313,155 @@ def _code_offset(enc: ValueEncoding) -> int:
     return -affine_range(enc.bits)[0] if isinstance(enc, AffineEncoding) else 1
 
 
-def _pack_elements(elements: torch.Tensor, enc: ValueEncoding) -> torch.Tensor:
-    """Flat element storage: float tensor, int8 codes, or bit-packed uint8."""
+def _as_bytes(tensor: torch.Tensor) -> np.ndarray:
+    """The raw little-endian bytes of a tensor (numpy has no bfloat16, torch can view)."""
+    flat = tensor.detach().contiguous().reshape(-1)
+    return flat.view(torch.uint8).numpy() if flat.numel() else np.zeros(0, np.uint8)
+
+
+def _from_bytes(raw: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    if raw.size == 0:
+        return torch.zeros(0, dtype=dtype)
+    return torch.from_numpy(np.ascontiguousarray(raw, dtype=np.uint8).copy()).view(dtype)
+
+
+def _pack_elements(elements: torch.Tensor, enc: ValueEncoding) -> np.ndarray:
+    """Flat element storage as bytes: floats of the dense dtype, or packed unsigned codes."""
     flat = elements.reshape(-1)
     if isinstance(enc, DenseEncoding):
-        return flat.contiguous()
-    if isinstance(enc, AffineEncoding) and enc.bits == 8:
-        return flat.to(torch.int8)
+        return _as_bytes(flat)
     unsigned = (flat.to(torch.int32) + _code_offset(enc)).numpy().astype(np.uint8)
-    return torch.from_numpy(pack_bits(unsigned, _code_bits(enc)))
+    return pack_bits(unsigned, _code_bits(enc))
 
 
-def _unpack_elements(stored: torch.Tensor, enc: ValueEncoding, count: int) -> torch.Tensor:
-    if isinstance(enc, DenseEncoding) or (isinstance(enc, AffineEncoding) and enc.bits == 8):
-        if stored.numel() != count:
-            raise ModelshrinkError(f"expected {count} stored elements, found {stored.numel()}")
-        return stored.reshape(-1).to(torch.int16) if stored.dtype == torch.int8 else stored
-    expected = (count * _code_bits(enc) + 7) // 8
-    if stored.numel() != expected:
-        raise ModelshrinkError(f"expected {expected} packed bytes, found {stored.numel()}")
-    unsigned = unpack_bits(stored.numpy(), _code_bits(enc), count)
+def _element_bytes(enc: ValueEncoding, count: int) -> int:
+    return (count * stored_element_bits(enc) + 7) // 8
+
+
+def _unpack_elements(raw: np.ndarray, enc: ValueEncoding, count: int) -> torch.Tensor:
+    expected = _element_bytes(enc, count)
+    if raw.size != expected:
+        raise ModelshrinkError(f"expected {expected} bytes of elements, found {raw.size}")
+    if isinstance(enc, DenseEncoding):
+        return _from_bytes(raw, _FLOAT_DTYPES[enc.dtype])
+    unsigned = unpack_bits(raw, _code_bits(enc), count)
     return torch.from_numpy(unsigned.astype(np.int16)) - _code_offset(enc)
 
 
-def _value_side_parts(enc: ValueEncoding) -> dict[str, torch.Tensor]:
-    if isinstance(enc, AffineEncoding):
-        parts = {"scale": enc.scale.contiguous()}
-        if bool((enc.zero_point != 0).any()):
-            parts["zero_point"] = enc.zero_point.to(torch.int8)
-        return parts
-    if isinstance(enc, TernaryEncoding):
-        return {"scale": enc.scale.contiguous()}
-    return {}
+def _scale_bytes(scale: torch.Tensor, scale_format: str) -> np.ndarray:
+    if scale_format == "log8":
+        largest, exponents = log8_encode(scale)
+        return np.concatenate([_as_bytes(largest), exponents.numpy()])
+    return _as_bytes(scale.to(_FLOAT_DTYPES[scale_format]))
 
 
-def _value_json(enc: ValueEncoding) -> dict[str, Any]:
+def _scale_size(scale_format: str, count: int) -> int:
+    return 4 + count if scale_format == "log8" else _SCALE_BYTES[scale_format] * count
+
+
+def _scale_from_bytes(raw: np.ndarray, scale_format: str) -> torch.Tensor:
+    if scale_format == "log8":
+        return log8_decode(_from_bytes(raw[:4], torch.float32), torch.from_numpy(raw[4:].copy()))
+    return _from_bytes(raw, _FLOAT_DTYPES[scale_format])
+
+
+def _side_bytes(enc: ValueEncoding) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Scale and zero-point bytes of a value encoding, and the JSON that describes them."""
     if isinstance(enc, DenseEncoding):
-        return {"kind": "dense", "dtype": enc.dtype}
-    if isinstance(enc, AffineEncoding):
-        return {"kind": "affine", "bits": enc.bits, "axis": enc.axis}
-    return {"kind": "ternary", "axis": enc.axis}
+        return [], {"kind": "dense", "dtype": enc.dtype}
+    chunks = [_scale_bytes(enc.scale, enc.scale_format)]
+    if isinstance(enc, TernaryEncoding):
+        return chunks, {"kind": "ternary", "axis": enc.axis, "scale": enc.scale_format}
+    info = {"kind": "affine", "bits": enc.bits, "axis": enc.axis, "scale": enc.scale_format}
+    if bool((enc.zero_point != 0).any()):
+        chunks.append(enc.zero_point.to(torch.int8).numpy().view(np.uint8))
+        info["zero_point"] = True
+    return chunks, info
 
 
-def _encode(x: torch.Tensor, enc: TensorEncoding) -> tuple[dict[str, torch.Tensor], dict]:
-    """Stored parts (part name -> tensor) and the JSON description of one tensor."""
+def _encode(x: torch.Tensor, enc: TensorEncoding) -> tuple[torch.Tensor | np.ndarray, dict]:
+    """How one tensor is stored: a tensor of its own (dense) or bytes for the blob, and
+    the JSON that describes it (the caller adds the blob range)."""
     shape = list(x.shape)
+    if isinstance(enc, DenseEncoding):
+        return _elements(x, enc).contiguous(), {"shape": shape, "kind": "dense", "dtype": enc.dtype}
     if isinstance(enc, SparseEncoding):
         inner = enc.values
         elements = _elements(x, inner)
-        mask = _values(elements, inner) != 0
-        mask_np = mask.reshape(-1).numpy()
-        parts = {
-            "mask": torch.from_numpy(np.packbits(mask_np, bitorder="little")),
-            "values": _pack_elements(elements.reshape(-1)[mask.reshape(-1)], inner),
-            **_value_side_parts(inner),
-        }
-        info = {"kind": "sparse", "shape": shape, "nnz": int(mask_np.sum())}
-        return parts, info | {"values": _value_json(inner)}
-    elements = _elements(x, enc)
-    if isinstance(enc, DenseEncoding):
-        return {"": elements.contiguous()}, {"shape": shape, **_value_json(enc)}
-    parts = {"codes": _pack_elements(elements, enc), **_value_side_parts(enc)}
-    return parts, {"shape": shape, **_value_json(enc)}
+        mask = (_values(elements, inner) != 0).reshape(-1)
+        elements = elements.reshape(-1)
+        nnz = int(mask.sum())
+        chunks, inner_info = _side_bytes(inner)
+        if nnz:  # an all-zero tensor needs no mask: its shape says everything
+            chunks.append(np.packbits(mask.numpy(), bitorder="little"))
+        chunks.append(_pack_elements(elements[mask], inner))
+        info = {"kind": "sparse", "shape": shape, "nnz": nnz, "values": inner_info}
+        return np.concatenate(chunks), info
+    chunks, info = _side_bytes(enc)
+    chunks.append(_pack_elements(_elements(x, enc), enc))
+    return np.concatenate(chunks), {"shape": shape, **info}
 
 
-def _value_encoding_from(info: Mapping[str, Any], parts: Mapping[str, torch.Tensor]):
+class _Reader:
+    """Consumes one tensor's byte range front to back, checking every length."""
+
+    def __init__(self, raw: np.ndarray) -> None:
+        self.raw, self.position = raw, 0
+
+    def take(self, count: int) -> np.ndarray:
+        if self.position + count > self.raw.size:
+            raise ModelshrinkError(f"stored bytes end after {self.raw.size}; expected more")
+        piece = self.raw[self.position : self.position + count]
+        self.position += count
+        return piece
+
+    def rest(self) -> np.ndarray:
+        return self.take(self.raw.size - self.position)
+
+
+def _read_value_encoding(info: Mapping[str, Any], shape: list[int], reader: _Reader):
     kind = info.get("kind")
     if kind == "dense":
         return DenseEncoding(str(info.get("dtype")))
-    if kind == "affine":
-        zero_point = parts.get("zero_point", torch.zeros(1, dtype=torch.int32))
-        return AffineEncoding(int(info["bits"]), parts["scale"], zero_point, info.get("axis"))
+    if kind not in ("affine", "ternary"):
+        raise ModelshrinkError(f"unknown value encoding kind {kind!r}")
+    axis = info.get("axis")
+    count = 1 if axis is None else shape[axis]
+    scale_format = str(info.get("scale"))
+    if scale_format not in (*_SCALE_BYTES, "log8"):
+        raise ModelshrinkError(f"unknown scale format {scale_format!r}")
+    scale = _scale_from_bytes(reader.take(_scale_size(scale_format, count)), scale_format)
     if kind == "ternary":
-        return TernaryEncoding(parts["scale"], info.get("axis"))
-    raise ModelshrinkError(f"unknown value encoding kind {kind!r}")
+        return TernaryEncoding(scale, axis)
+    zero_point = torch.zeros(1, dtype=torch.int32)
+    if info.get("zero_point"):
+        zero_point = torch.from_numpy(reader.take(count).view(np.int8).astype(np.int32))
+    return AffineEncoding(int(info["bits"]), scale, zero_point, axis, scale_format)
 
 
-def _decode(
-    info: Mapping[str, Any], parts: Mapping[str, torch.Tensor]
-) -> tuple[torch.Tensor, TensorEncoding]:
+def _decode(info: Mapping[str, Any], raw: np.ndarray) -> tuple[torch.Tensor, TensorEncoding]:
+    """A blob tensor from its byte range."""
     shape = [int(size) for size in info["shape"]]
     count = int(np.prod(shape, dtype=np.int64))
+    reader = _Reader(raw)
     if info.get("kind") == "sparse":
-        inner = _value_encoding_from(info["values"], parts)
-        mask_bits = np.unpackbits(parts["mask"].numpy(), count=count, bitorder="little")
-        mask = torch.from_numpy(mask_bits.astype(bool))
-        nnz = int(mask.sum())
-        if nnz != int(info.get("nnz", nnz)):
-            raise ModelshrinkError(f"mask has {nnz} set bits but header says {info['nnz']}")
-        stored = _unpack_elements(parts["values"], inner, nnz)
+        inner = _read_value_encoding(info["values"], shape, reader)
+        nnz = int(info["nnz"])
+        mask = torch.zeros(count, dtype=torch.bool)
+        if nnz:
+            bits = np.unpackbits(reader.take((count + 7) // 8), count=count, bitorder="little")
+            mask = torch.from_numpy(bits.astype(bool))
+        if int(mask.sum()) != nnz:
+            raise ModelshrinkError(f"mask has {int(mask.sum())} set bits but header says {nnz}")
+        stored = _unpack_elements(reader.rest(), inner, nnz)
         elements = torch.zeros(count, dtype=stored.dtype)
         elements[mask] = stored
         values = _values(elements.reshape(shape), inner)
         return torch.where(mask.reshape(shape), values, torch.zeros(())), SparseEncoding(inner)
-    enc = _value_encoding_from(info, parts)
+    enc = _read_value_encoding(info, shape, reader)
     if isinstance(enc, DenseEncoding):
-        tensor = parts[""]
-        if _DTYPE_NAMES.get(tensor.dtype) != enc.dtype or list(tensor.shape) != shape:
-            raise ModelshrinkError(
-                f"dense tensor is {tensor.dtype} {list(tensor.shape)}, header says "
-                f"{enc.dtype} {shape}"
-            )
-        return tensor.to(torch.float32), enc
-    stored = _unpack_elements(parts["codes"], enc, count)
+        raise ModelshrinkError("a dense tensor is stored under its own name, not in the blob")
+    stored = _unpack_elements(reader.rest(), enc, count)
     return _values(stored.reshape(shape), enc), enc
 
 
@@ -401,10 +509,6 @@ class StoredModel:
     encoding_specs: dict[str, TensorEncoding] = field(default_factory=dict)
 
 
-def _part_key(name: str, part: str) -> str:
-    return f"{name}:{part}" if part else name
-
-
 def _default_encoding(name: str, tensor: torch.Tensor) -> DenseEncoding:
     if tensor.dtype in _DTYPE_NAMES:
         return DenseEncoding(_DTYPE_NAMES[tensor.dtype])
@@ -446,6 +550,8 @@ def save_model(
         )
     stored: dict[str, torch.Tensor] = {}
     described: dict[str, dict] = {}
+    blob: list[np.ndarray] = []
+    blob_size = 0
     for name, tensor in tensors.items():
         if ":" in name:
             raise ModelshrinkError(f"tensor name {name!r} must not contain ':'")
@@ -454,13 +560,19 @@ def save_model(
         if not isinstance(enc, DenseEncoding):
             tensor = tensor.to(torch.float32)
         try:
-            parts, info = _encode(tensor, enc)
+            data, info = _encode(tensor, enc)
         except ModelshrinkError as error:
             raise ModelshrinkError(f"tensor {name!r}: {error}") from error
-        described[name] = info
-        for part, value in parts.items():
+        if isinstance(data, torch.Tensor):
             # clone: safetensors refuses tensors that share memory (views, tied weights)
-            stored[_part_key(name, part)] = value.contiguous().clone()
+            stored[name] = data.clone()
+        else:
+            info["at"] = [blob_size, blob_size + data.size]
+            blob.append(data)
+            blob_size += data.size
+        described[name] = info
+    if blob_size:
+        stored[BLOB_KEY] = torch.from_numpy(np.concatenate(blob))
     header = {
         "format": FORMAT_VERSION,
         "architecture": _json_header(architecture, "architecture"),
@@ -494,7 +606,7 @@ def _parse_header(path: Path, header: Mapping[str, str]) -> dict[str, Any]:
             f"{path} lacks the modelshrink header keys {missing}; expected a file written by "
             f"modelshrink ({FORMAT_VERSION}) with header keys {list(HEADER_KEYS)}"
         )
-    if header["format"] != FORMAT_VERSION:
+    if header["format"] not in (FORMAT_VERSION, *DENSE_ONLY_FORMATS):
         raise ModelshrinkError(
             f"{path} has format {header['format']!r}; this modelshrink reads {FORMAT_VERSION!r}"
         )
@@ -506,33 +618,55 @@ def _parse_header(path: Path, header: Mapping[str, str]) -> dict[str, Any]:
             raise ModelshrinkError(f"{path}: header key {key!r} is not valid JSON") from error
         if not isinstance(parsed[key], dict):
             raise ModelshrinkError(f"{path}: header key {key!r} must be a JSON object")
+    old = header["format"] != FORMAT_VERSION
+    if old and any(info.get("kind") != "dense" for info in parsed["encodings"].values()):
+        raise ModelshrinkError(
+            f"{path} has the old format {header['format']!r} with encoded tensors; "
+            f"recreate it with this modelshrink ({FORMAT_VERSION!r})"
+        )
     return parsed
 
 
-def _parts_of(name: str, stored: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    parts = {
-        key.partition(":")[2]: value
-        for key, value in stored.items()
-        if key.partition(":")[0] == name
-    }
-    if name in stored:
-        parts[""] = stored[name]
-    return parts
+def _decode_entry(
+    info: Mapping[str, Any], name: str, stored: Mapping[str, torch.Tensor], blob: np.ndarray
+) -> tuple[torch.Tensor, TensorEncoding]:
+    if info.get("kind") == "dense":
+        enc = DenseEncoding(str(info.get("dtype")))
+        tensor = stored[name]
+        shape = [int(size) for size in info["shape"]]
+        if _DTYPE_NAMES.get(tensor.dtype) != enc.dtype or list(tensor.shape) != shape:
+            raise ModelshrinkError(
+                f"dense tensor is {tensor.dtype} {list(tensor.shape)}, header says "
+                f"{enc.dtype} {shape}"
+            )
+        return tensor.to(torch.float32), enc
+    start, end = (int(offset) for offset in info["at"])
+    if not 0 <= start <= end <= blob.size:
+        raise ModelshrinkError(
+            f"byte range [{start}, {end}) lies outside the {blob.size}-byte blob"
+        )
+    return _decode(info, blob[start:end])
+
+
+def _blob(stored: Mapping[str, torch.Tensor]) -> np.ndarray:
+    blob = stored.get(BLOB_KEY)
+    return blob.numpy() if blob is not None else np.zeros(0, np.uint8)
 
 
 def load_model(path: Path) -> StoredModel:
     """Read and validate a model file; every tensor comes back as dense float32."""
     header, stored = _read(path)
     parsed = _parse_header(path, header)
+    blob = _blob(stored)
     tensors: dict[str, torch.Tensor] = {}
     specs: dict[str, TensorEncoding] = {}
     for name, info in parsed["encodings"].items():
         try:
-            tensors[name], specs[name] = _decode(info, _parts_of(name, stored))
+            tensors[name], specs[name] = _decode_entry(info, name, stored, blob)
         except (KeyError, TypeError, ValueError, RuntimeError, ModelshrinkError) as error:
             raise ModelshrinkError(
-                f"{path}: tensor {name!r} cannot be decoded from its stored parts "
-                f"(expected the parts its 'encodings' entry {info} describes): {error}"
+                f"{path}: tensor {name!r} cannot be decoded from what is stored "
+                f"(expected what its 'encodings' entry {info} describes): {error}"
             ) from error
     return StoredModel(
         architecture=parsed["architecture"],
@@ -543,6 +677,12 @@ def load_model(path: Path) -> StoredModel:
     )
 
 
+def _stored_bytes(info: Mapping[str, Any], tensor: torch.Tensor) -> int:
+    if "at" in info:
+        return int(info["at"][1]) - int(info["at"][0])
+    return tensor.numel() * _FLOAT_DTYPES[info["dtype"]].itemsize
+
+
 def model_size_report(path: Path) -> dict[str, Any]:
     """Honest size accounting of one model file: bytes on disk, per tensor and in total.
 
@@ -551,15 +691,12 @@ def model_size_report(path: Path) -> dict[str, Any]:
     """
     path = Path(path)
     model = load_model(path)
-    _, stored = _read(path)
     with path.open("rb") as handle:
         header_bytes = 8 + struct.unpack("<Q", handle.read(8))[0]
     file_bytes = path.stat().st_size
     per_tensor: dict[str, dict[str, Any]] = {}
     for name, tensor in model.tensors.items():
-        stored_bytes = sum(
-            part.numel() * part.element_size() for part in _parts_of(name, stored).values()
-        )
+        stored_bytes = _stored_bytes(model.encodings[name], tensor)
         per_tensor[name] = {
             "shape": list(tensor.shape),
             "parameters": tensor.numel(),

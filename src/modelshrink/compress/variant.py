@@ -1,0 +1,150 @@
+"""One variant file from the original model and a parsed spec, plus its report.
+
+The order is fixed: prune -> fine-tune (masks held; fake-quantized when `qat`) ->
+quantize -> store. Every tensor is stored in its cheapest honest encoding (sparse when
+the zeros pay for the mask), and the report is computed from the file written, not
+from the tensors in memory, so the numbers are those of what the basecaller will load.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from modelshrink.atomic import write_text_atomic
+from modelshrink.compress.cost import model_cost
+from modelshrink.compress.dynamic_int8 import EXECUTION, save_dynamic_int8
+from modelshrink.compress.finetune import FakeQuantization, FinetuneResult, finetune
+from modelshrink.compress.prune import prune_global, prune_magnitude, prune_structured
+from modelshrink.compress.quantize import quantize_tensors
+from modelshrink.compress.spec import VariantSpec
+from modelshrink.compress.storage import (
+    StoredModel,
+    compact_encoding,
+    load_model,
+    model_size_report,
+    save_model,
+)
+from modelshrink.compress.training_set import load_training_set
+from modelshrink.errors import ModelshrinkError
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """What the command line adds to a spec's `finetune` section."""
+
+    training: tuple[Path, ...] = ()
+    loss_log: Path | None = None
+    seed: int | None = None
+    progress: bool = True
+
+
+def _pruned(
+    stored: StoredModel, spec: VariantSpec
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(architecture, tensors, keep-masks) after the spec's pruning, if any."""
+    architecture, tensors = dict(stored.architecture), dict(stored.tensors)
+    if spec.prune is None:
+        return architecture, tensors, {}
+    if spec.prune.method == "structured":
+        result = prune_structured(tensors, architecture, spec.prune.sparsity)
+        return result.architecture, result.tensors, {}
+    prune = prune_global if spec.prune.method == "global" else prune_magnitude
+    result = prune(tensors, spec.prune.sparsity)
+    return architecture, result.tensors, result.masks
+
+
+def build_variant(
+    original: Path,
+    output: Path,
+    spec: VariantSpec,
+    options: FinetuneOptions | None = None,
+) -> FinetuneResult | None:
+    """Write the variant file; returns the fine-tuning result when there was one.
+
+    Training data is read (and an empty set refused) before anything is computed.
+    """
+    options = options or FinetuneOptions()
+    stored = load_model(original)
+    training = None
+    if spec.finetune is not None:
+        stride = model_cost(stored.architecture, stored.tensors).stride
+        training = load_training_set(options.training, spec.finetune.chunk_length, stride)
+    architecture, tensors, masks = _pruned(stored, spec)
+    tuned = None
+    if spec.finetune is not None and training is not None:
+        quantization = None
+        if spec.finetune.qat and spec.quantize is not None and spec.quantize.config is not None:
+            quantization = FakeQuantization(spec.quantize.config, spec.quantize.params)
+        tuned = finetune(
+            architecture,
+            tensors,
+            training,
+            spec.finetune,
+            masks=masks,
+            quantization=quantization,
+            progress=options.progress,
+            loss_log=options.loss_log,
+            seed=options.seed,
+        )
+        tensors = tuned.tensors
+    metadata = {"variant": spec.name, "source": Path(original).name}
+    if spec.quantize is not None and spec.quantize.config is None:
+        save_dynamic_int8(output, architecture, tensors, metadata)
+        return tuned
+    encodings = {}
+    if spec.quantize is not None:
+        tensors, encodings = quantize_tensors(tensors, spec.quantize.config, spec.quantize.params)
+    compact = {name: compact_encoding(t, encodings.get(name)) for name, t in tensors.items()}
+    save_model(output, architecture, tensors, metadata, compact)
+    return tuned
+
+
+def variant_report(
+    name: str,
+    path: Path,
+    original: Path,
+    raw_spec: Mapping[str, Any],
+    tuned: FinetuneResult | None = None,
+) -> dict[str, Any]:
+    """Size and cost of a written variant, side by side with the fp32 original file."""
+    size = model_size_report(path)
+    stored = load_model(path)
+    cost = model_cost(stored.architecture, stored.tensors, size["file_bytes"])
+    original_bytes = Path(original).stat().st_size
+    return {
+        "variant": name,
+        "file": str(path),
+        "bytes": size["file_bytes"],
+        "original_bytes": original_bytes,
+        "ratio": original_bytes / size["file_bytes"],
+        "parameters": cost.parameters,
+        "nonzero_parameters": cost.nonzero_parameters,
+        "bits_per_parameter": cost.bits_per_parameter,
+        "macs_per_sample": cost.macs_per_sample,
+        "sparse_macs_per_sample": cost.sparse_macs_per_sample,
+        "execution": "int8" if stored.metadata.get("execution") == EXECUTION else "float32",
+        "spec": dict(raw_spec),
+        "finetune": tuned.summary() if tuned is not None else None,
+    }
+
+
+def write_report(path: Path, report: Mapping[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
+
+
+def check_training_files(spec: VariantSpec, training: Sequence[Path]) -> None:
+    """Fine-tuning without data, or data that is not there, refused before any work."""
+    if spec.finetune is not None and not training:
+        raise ModelshrinkError(
+            f"variants.{spec.name}.finetune: fine-tuning needs training data; give "
+            f"--training FILE ... (Taiyaki mapped-signal or modelshrink chunk HDF5)"
+        )
+    missing = [str(path) for path in training if not Path(path).is_file()]
+    if missing:
+        raise ModelshrinkError(f"training data not found: {', '.join(missing)}")

@@ -1,0 +1,105 @@
+"""Fine-tuning: masks hold exact zeros, the loss falls, layer-wise and QAT schedules run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from modelshrink.compress.finetune import (
+    FakeQuantization,
+    batch_loss,
+    finetune,
+    layer_schedule,
+)
+from modelshrink.compress.layout import is_frozen
+from modelshrink.compress.prune import prune_magnitude
+from modelshrink.compress.quantize import PerChannelConfig
+from modelshrink.compress.spec import FinetuneSpec
+from modelshrink.compress.training_set import load_training_set
+from modelshrink.errors import ModelshrinkError
+from modelshrink.taiyaki.checkpoint import load_taiyaki_checkpoint
+from modelshrink.taiyaki.network import Architecture, build_network
+
+torch.set_num_threads(1)
+CHUNK = 800  # 200 network steps: short enough for a fast test, long enough to learn
+GRU_WEIGHTS = "sublayers.*.cudnn_gru.weight_*"
+
+
+@pytest.fixture(scope="module")
+def model(taiyaki_checkpoint: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    architecture, tensors = load_taiyaki_checkpoint(taiyaki_checkpoint)
+    return architecture.to_dict(), tensors
+
+
+@pytest.fixture(scope="module")
+def training(shared_data: Path):
+    return load_training_set(
+        [shared_data / "taiyaki" / "mapped_signal" / "mapped_reads_0.hdf5"], CHUNK, stride=4
+    )
+
+
+def _loss(architecture: dict, tensors: dict, batch) -> float:
+    network = build_network(Architecture.from_dict(architecture), tensors)
+    with torch.no_grad():
+        return float(batch_loss(network, batch))
+
+
+def test_masks_survive_and_the_loss_falls(model, training, tmp_path: Path) -> None:
+    architecture, tensors = model
+    pruned = prune_magnitude(tensors, {GRU_WEIGHTS: 0.5})
+    spec = FinetuneSpec(steps=6, learning_rate=2e-3, batch_size=4, chunk_length=CHUNK)
+    log = tmp_path / "loss.tsv"
+    result = finetune(
+        architecture, pruned.tensors, training, spec, pruned.masks, progress=False, loss_log=log
+    )
+    for name, mask in pruned.masks.items():
+        assert bool((result.tensors[name][~mask] == 0).all()), name
+        assert bool((result.tensors[name][mask] != pruned.tensors[name][mask]).any()), name
+    for name, tensor in result.tensors.items():
+        if is_frozen(name):
+            assert torch.equal(tensor, torch.zeros_like(tensor))
+    batch = training.batch(range(8))
+    before = _loss(architecture, pruned.tensors, batch)
+    after = _loss(architecture, result.tensors, batch)
+    assert after < 0.9 * before
+    rows = log.read_text().splitlines()
+    assert rows[0] == "step\tlayer\tloss" and len(rows) == 7
+    assert rows[1].startswith("1\tall\t") and result.steps == 6
+
+
+def test_layerwise_trains_last_gru_first_and_freezes_the_rest(model, training) -> None:
+    architecture, tensors = model
+    order = [name for name, _ in layer_schedule(architecture, list(tensors))]
+    assert order[:5] == [f"sublayers.{i}" for i in (5, 4, 3, 2, 1)]
+    touched = {
+        "sublayers.2.cudnn_gru.weight_hh_l0": 0.5,
+        "sublayers.5.layer.cudnn_gru.weight_ih_l0": 0.5,
+    }
+    pruned = prune_magnitude(tensors, touched)
+    spec = FinetuneSpec(steps=1, batch_size=2, chunk_length=CHUNK, layerwise=True)
+    result = finetune(architecture, pruned.tensors, training, spec, pruned.masks, progress=False)
+    assert [layer for _, layer, _ in result.log] == ["sublayers.5", "sublayers.2"]
+    for name, tensor in result.tensors.items():
+        trained = name.startswith(("sublayers.5.", "sublayers.2.")) and not is_frozen(name)
+        assert torch.equal(tensor, pruned.tensors[name]) != trained, name
+
+
+def test_quantization_aware_training_runs(model, training) -> None:
+    architecture, tensors = model
+    spec = FinetuneSpec(steps=2, learning_rate=1e-3, batch_size=2, chunk_length=CHUNK, qat=True)
+    fake = FakeQuantization(PerChannelConfig(4), ("sublayers.6.linear.weight",))
+    result = finetune(architecture, tensors, training, spec, quantization=fake, progress=False)
+    assert all(torch.isfinite(torch.tensor(loss)) for _, _, loss in result.log)
+    # the straight-through gradient reaches the fake-quantized weight
+    name = "sublayers.6.linear.weight"
+    assert not torch.equal(result.tensors[name], tensors[name])
+
+
+def test_empty_training_set_is_refused_before_any_work(shared_data: Path) -> None:
+    mapped = shared_data / "taiyaki" / "mapped_signal" / "mapped_reads_0.hdf5"
+    with pytest.raises(ModelshrinkError, match=r"needs training data"):
+        load_training_set([], CHUNK, stride=4)
+    with pytest.raises(ModelshrinkError, match=r"no usable training chunk of 10000000 samples"):
+        load_training_set([mapped], 10_000_000, stride=4)
