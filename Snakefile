@@ -1,5 +1,6 @@
 # modelshrink: prune and quantize a nanopore basecaller, measure what it costs the science.
 # Run: snakemake --cores 8 --sdm conda   (or with the tools on PATH: snakemake --cores 2)
+# Cluster: snakemake --profile profiles/slurm; report: snakemake --report report.html
 
 
 from snakemake.utils import min_version
@@ -10,13 +11,23 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/model.smk"
 include: "rules/demo_data.smk"
 include: "rules/basecall.smk"
 include: "rules/identity.smk"
+include: "rules/assembly.smk"
+include: "rules/polish.smk"
+include: "rules/align.smk"
+include: "rules/calling.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),

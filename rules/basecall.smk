@@ -5,21 +5,24 @@ rule basecall_reads:
     output:
         fastq="results/basecalls/{variant}/{sample}.fastq.gz",
         summary="results/basecalls/{variant}/{sample}.speed.tsv",
-    params:
-        batch_size=config["basecall"]["batch_size"],
-        chunk_size=config["basecall"]["chunk_size"],
-        overlap=config["basecall"]["overlap"],
     log:
         "logs/basecall/{variant}/{sample}.log",
     benchmark:
         "benchmarks/basecall/{variant}/{sample}.tsv"
+    conda:
+        "../envs/modelshrink.yaml"
     threads: 2
     resources:
         mem_mb=4000,
-    conda:
-        "../envs/modelshrink.yaml"
+        gpu=get_basecall_gpus,
+    params:
+        batch_size=config["basecall"]["batch_size"],
+        chunk_size=config["basecall"]["chunk_size"],
+        overlap=config["basecall"]["overlap"],
+        device=config["basecall"]["device"],
     shell:
         "modelshrink basecall {input.model:q} {input.reads:q} -o {output.fastq:q} "
         "--summary {output.summary:q} --threads {threads} --batch-size {params.batch_size} "
-        "--chunk-size {params.chunk_size} --overlap {params.overlap} --no-progress "
+        "--chunk-size {params.chunk_size} --overlap {params.overlap} --device {params.device} "
+        "--no-progress "
         "> {log:q} 2>&1"

@@ -1,37 +1,107 @@
+"""Config loading and checks, wildcard constraints and every input function (get_*).
+
+Why everything is checked here: a typo in a variant or a missing tool must stop the
+run at startup with one clear message, not an hour later inside a cluster job.
+"""
+
 import csv
+import json
+import os
+import shlex
+import shutil
+import struct
+import sys
 from pathlib import Path
 
+import jsonschema
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 
-validate(config, schema="../config/schema/config.schema.yaml")
+def validate_config():
+    """Schema validation (fills defaults); a failure becomes one line naming the key."""
+    try:
+        validate(config, schema="../config/schema/config.schema.yaml")
+    except WorkflowError as error:
+        cause = error.__context__
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise
+        detail = jsonschema.exceptions.best_match([cause])
+        key = ".".join(str(part) for part in detail.absolute_path) or "(top level)"
+        raise WorkflowError(
+            f"config key {key}: {detail.message} "
+            f"(see config/README.md and config/schema/config.schema.yaml)"
+        ) from None
+
+
+validate_config()
 
 DEMO = config["demo"]
 DEMO_DIR = "results/demo"
+SCRIPTS = f"{workflow.basedir}/scripts"  # glue scripts, found from any --directory
+ORIGINAL = "original"
+COMPRESSED = list(config["variants"])
+VARIANTS = [ORIGINAL, *COMPRESSED]
+ASSEMBLER = config["assembly"]["assembler"]
+CALLER = config["calling"]["caller"]
+EVALUATOR = config["evaluation"]["evaluator"]
+RACON_ROUNDS = config["polish"]["racon_rounds"]
+NANOPOLISH = config["polish"]["nanopolish"]
+MEDAKA = config["polish"]["medaka"]["enabled"]
+DRAFT = {"miniasm": "miniasm", "flye": "flye", "reference": "reference_guided"}[
+    ASSEMBLER
+]
+
+#: The sha256 of Taiyaki's pretrained R9.4.1 model; its parameter names are known
+#: before conversion, so variant names/globs can be checked at startup.
+PRETRAINED_SHA256 = "17fc93596096d495de19102e0b1929e11bf92482b3faa34bdc8f1d32cf7cee6f"
+PRETRAINED_PARAMETERS = [
+    "sublayers.0.conv.weight",
+    "sublayers.0.conv.bias",
+    *(
+        f"sublayers.{i}.{'layer.' if i % 2 else ''}cudnn_gru.{kind}_l0"
+        for i in range(1, 6)
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    ),
+    "sublayers.6.linear.weight",
+    "sublayers.6.linear.bias",
+]
 
 
 def read_sample_sheet():
     """Samples from the sheet, plus the simulated demo sample when enabled."""
     samples = {}
-    sheet = config.get("samples")
+    sheet = config["samples"]
     if sheet:
+        if not Path(sheet).is_file():
+            raise WorkflowError(
+                f"config key samples: sample sheet {sheet} does not exist"
+            )
         with open(sheet) as handle:
-            rows = [row for row in csv.DictReader(handle, delimiter="\t")]
-        for row in rows:
-            validate(row, schema="../config/schema/samples.schema.yaml")
-            for key in ("reads", "reference"):
-                if not Path(row[key]).exists():
-                    raise ValueError(
-                        f"{sheet}: sample {row['sample']!r}: {key} path {row[key]} does not exist"
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        for number, row in enumerate(rows, start=2):
+            row = {key: value for key, value in row.items() if value}
+            try:
+                validate(row, schema="../config/schema/samples.schema.yaml")
+            except WorkflowError as error:
+                raise WorkflowError(
+                    f"{sheet} line {number}: {error.args[-1]}"
+                ) from None
+            for key in ("reads", "reference", "truth_vcf"):
+                if key in row and not Path(row[key]).exists():
+                    raise WorkflowError(
+                        f"{sheet} line {number}: sample {row['sample']!r}: {key} path "
+                        f"{row[key]} does not exist"
                     )
             samples[row["sample"]] = {
                 "reads": row["reads"],
                 "reference": row["reference"],
-                "truth_vcf": row.get("truth_vcf") or None,
+                "truth_vcf": row.get("truth_vcf"),
             }
     if DEMO["enabled"]:
         if DEMO["sample"] in samples:
-            raise ValueError(
+            raise WorkflowError(
                 f"sample name {DEMO['sample']!r} is used by the demo; rename it in {sheet}"
             )
         samples[DEMO["sample"]] = {
@@ -40,19 +110,192 @@ def read_sample_sheet():
             "truth_vcf": f"{DEMO_DIR}/truth.vcf.gz",
         }
     if not samples:
-        raise ValueError(
+        raise WorkflowError(
             "no samples: set `samples:` to a sample sheet or enable `demo.enabled`"
         )
     return samples
 
 
+def stored_parameter_names(path):
+    """Parameter names from a modelshrink .safetensors header (no torch needed)."""
+    with open(path, "rb") as handle:
+        size = struct.unpack("<Q", handle.read(8))[0]
+        header = json.loads(handle.read(size))
+    encodings = json.loads(header.get("__metadata__", {}).get("encodings", "{}"))
+    return list(encodings) or [key for key in header if key != "__metadata__"]
+
+
+def known_parameter_names():
+    """The model's parameter names when they can be known before any job runs."""
+    converted = Path(f"results/models/{ORIGINAL}.safetensors")
+    if converted.is_file():
+        try:
+            return stored_parameter_names(converted)
+        except (OSError, ValueError, struct.error):
+            pass  # unreadable: compress_model will say why
+    if config["model"]["sha256"].lower() == PRETRAINED_SHA256:
+        return PRETRAINED_PARAMETERS
+    return None
+
+
+def check_variants():
+    """Every variant spec parsed by the compression toolbox itself (parameter names,
+    sparsities, schemes), so config mistakes surface now, not in compress_model."""
+    try:
+        from modelshrink.compress.spec import parse_variants
+        from modelshrink.errors import ModelshrinkError
+    except ImportError:  # conda-only setup: compress_model checks the spec itself
+        return
+    try:
+        specs = parse_variants(config["variants"], known_parameter_names())
+    except ModelshrinkError as error:
+        raise WorkflowError(f"config: {error}") from None
+    finetuned = [name for name, spec in specs.items() if spec.finetune is not None]
+    if finetuned and not (config["training"]["mapped_signal"] or DEMO["enabled"]):
+        raise WorkflowError(
+            f"config: variants {finetuned} fine-tune but there are no training chunks: "
+            f"list Taiyaki mapped-signal files in training.mapped_signal or enable demo"
+        )
+    if not config["training"]["mapped_signal"]:
+        chunk = config["simulate"]["reads"].get("chunk_samples", 4000)
+        wrong = [n for n in finetuned if specs[n].finetune.chunk_length != chunk]
+        if wrong:
+            raise WorkflowError(
+                f"config: variants {wrong}: finetune.chunk_length must equal "
+                f"simulate.reads.chunk_samples ({chunk}), the length of the demo's "
+                f"training chunks"
+            )
+    for path in config["training"]["mapped_signal"]:
+        if not Path(path).is_file():
+            raise WorkflowError(
+                f"config key training.mapped_signal: {path} does not exist"
+            )
+
+
+def check_simulation():
+    """The demo's simulate: settings, checked by the simulator's own specs."""
+    if not DEMO["enabled"]:
+        return
+    try:
+        from modelshrink.errors import ModelshrinkError
+        from modelshrink.simulate import specs
+    except ImportError:  # conda-only setup: the simulate rules check it themselves
+        return
+    kinds = {
+        "genome": specs.GenomeSpec,
+        "variants": specs.VariantSpec,
+        "reads": specs.ReadSpec,
+    }
+    for section, kind in kinds.items():
+        try:
+            specs.spec_from_mapping(
+                kind, config["simulate"][section], f"simulate.{section}"
+            )
+        except ModelshrinkError as error:
+            raise WorkflowError(f"config: {error}") from None
+
+
+def check_choices():
+    """Combinations the schema cannot express."""
+    if CALLER == "clair3" and not config["calling"]["clair3"]["model_path"]:
+        raise WorkflowError(
+            "config key calling.clair3.model_path: clair3 needs a model folder matching "
+            "the basecaller (e.g. r941_prom_hac_g360+g422 from the Clair3 release)"
+        )
+    if NANOPOLISH or CALLER == "nanopolish":
+        pod5 = [s for s, row in SAMPLES.items() if str(row["reads"]).endswith(".pod5")]
+        if pod5:
+            raise WorkflowError(
+                f"nanopolish reads fast5 only; samples {pod5} have pod5 reads: set "
+                f"polish.nanopolish: false and a calling.caller other than nanopolish"
+            )
+
+
+#: tool -> (conda env of this workflow, how to get it without conda)
+TOOL_SOURCES = {
+    "modelshrink": ("envs/modelshrink.yaml", "./install.sh (virtualenv .venv)"),
+    "minimap2": ("envs/minimap2.yaml", "apt-get install minimap2"),
+    "samtools": ("envs/samtools.yaml", "apt-get install samtools"),
+    "bcftools": ("envs/samtools.yaml", "apt-get install bcftools"),
+    "bgzip": ("envs/samtools.yaml", "apt-get install tabix"),
+    "tabix": ("envs/samtools.yaml", "apt-get install tabix"),
+    "miniasm": ("envs/miniasm.yaml", "apt-get install miniasm"),
+    "racon": ("envs/racon.yaml", "apt-get install racon"),
+    "flye": (
+        "envs/flye.yaml",
+        "conda (Debian 12's flye 2.9.1 is broken: config/README.md)",
+    ),
+    "nanopolish": ("envs/nanopolish.yaml", "apt-get install nanopolish"),
+    "freebayes": ("envs/freebayes.yaml", "apt-get install freebayes"),
+    "medaka_consensus": ("envs/medaka.yaml", "pip install medaka"),
+    "run_clair3.sh": ("envs/clair3.yaml", "conda only (bioconda clair3)"),
+    "hap.py": ("envs/happy.yaml", "conda only (bioconda hap.py)"),
+}
+
+
+def required_tools():
+    """The command-line tools this configuration's rules call."""
+    tools = ["modelshrink", "minimap2", "samtools", "bcftools", "bgzip", "tabix"]
+    tools += {
+        "miniasm": ["miniasm", "racon"],
+        "flye": ["flye"],
+        "reference": ["racon"],
+    }[ASSEMBLER]
+    tools += ["racon"] * (RACON_ROUNDS > 0) + ["nanopolish"] * NANOPOLISH
+    tools += ["medaka_consensus"] * MEDAKA
+    tools += {
+        "bcftools": [],
+        "freebayes": ["freebayes"],
+        "nanopolish": ["nanopolish"],
+        "clair3": ["run_clair3.sh"],
+    }[CALLER]
+    tools += ["hap.py"] * (EVALUATOR == "happy")
+    return list(dict.fromkeys(tools))
+
+
+def check_tools():
+    """Without --sdm conda every tool must be on PATH; name each missing one and where
+    to get it. Called on start of a real run (not dry runs, so plans can be inspected
+    anywhere)."""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return
+    missing = [tool for tool in required_tools() if shutil.which(tool) is None]
+    if not missing:
+        return
+    lines = [
+        f"  {tool}: run with --sdm conda ({TOOL_SOURCES[tool][0]}) or {TOOL_SOURCES[tool][1]}"
+        for tool in missing
+    ]
+    raise WorkflowError("missing tools on PATH:\n" + "\n".join(lines))
+
+
+def add_interpreter_bin_to_path():
+    """`.venv/bin/snakemake` without an activated venv: the modelshrink CLI sits beside
+    the interpreter running Snakemake, so that folder joins PATH for the jobs."""
+    folder = Path(sys.executable).parent
+    if shutil.which("modelshrink") is None and (folder / "modelshrink").exists():
+        os.environ.update(PATH=f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+add_interpreter_bin_to_path()
 SAMPLES = read_sample_sheet()
-VARIANTS = ["original"]
+check_simulation()
+check_variants()
+check_choices()
+
+
+onstart:
+    check_tools()
 
 
 wildcard_constraints:
     sample="|".join(SAMPLES),
     variant="|".join(VARIANTS),
+    caller="bcftools|freebayes|nanopolish|clair3",
+    round=r"\d+",
+
+
+# --- input functions --------------------------------------------------------------
 
 
 def get_reads(wildcards):
@@ -63,13 +306,161 @@ def get_reference(wildcards):
     return SAMPLES[wildcards.sample]["reference"]
 
 
+def get_truth_vcf(wildcards):
+    return SAMPLES[wildcards.sample]["truth_vcf"]
+
+
 def get_model(wildcards):
     return f"results/models/{wildcards.variant}.safetensors"
 
 
+def get_basecall_gpus(wildcards):
+    """One GPU for basecalling when basecall.device is cuda, none otherwise."""
+    return 1 if config["basecall"]["device"] == "cuda" else 0
+
+
+def get_variant_spec(wildcards):
+    """The variant's spec as canonical JSON; as a params: value it makes Snakemake
+    rerun exactly the variants whose spec changed (the params rerun trigger)."""
+    return json.dumps(config["variants"][wildcards.variant], sort_keys=True)
+
+
+def get_training_data(wildcards):
+    """Fine-tuning chunks, only for variants that fine-tune (others need no input)."""
+    if "finetune" not in config["variants"][wildcards.variant]:
+        return []
+    return config["training"]["mapped_signal"] or [f"{DEMO_DIR}/training_chunks.hdf5"]
+
+
+def get_training_option(wildcards, input):
+    """`--training FILE ...` for fine-tuning variants, nothing for the others."""
+    if not input.training:
+        return ""
+    return "--training " + " ".join(shlex.quote(path) for path in input.training)
+
+
+def get_simulate_settings(wildcards):
+    """The simulate: section as a config file body (JSON is YAML); as params it reruns
+    the demo simulation when its settings change."""
+    return json.dumps({"simulate": config["simulate"]}, sort_keys=True)
+
+
+def get_draft_assembly(wildcards):
+    """The configured assembler's draft (assembly.assembler)."""
+    return f"results/assembly/{wildcards.variant}/{wildcards.sample}/{DRAFT}.fasta"
+
+
+def get_flye_genome_size(wildcards):
+    size = config["assembly"]["flye"]["genome_size"]
+    return f"--genome-size {shlex.quote(size)}" if size else ""
+
+
+def get_pass_only_flag(wildcards):
+    return "--pass-only" if config["evaluation"]["pass_only"] else ""
+
+
+def get_racon_backbone(wildcards):
+    """Round 1 polishes the draft, round n the result of round n-1."""
+    number = int(wildcards.round)
+    if number == 1:
+        return get_draft_assembly(wildcards)
+    return f"results/polish/{wildcards.variant}/{wildcards.sample}/racon_{number - 1}.fasta"
+
+
+def get_racon_output(wildcards):
+    """The assembly after all racon rounds (the draft when there are none)."""
+    if RACON_ROUNDS == 0:
+        return get_draft_assembly(wildcards)
+    return f"results/polish/{wildcards.variant}/{wildcards.sample}/racon_{RACON_ROUNDS}.fasta"
+
+
+def get_medaka_input(wildcards):
+    """medaka follows nanopolish when both run."""
+    if NANOPOLISH:
+        return f"results/polish/{wildcards.variant}/{wildcards.sample}/nanopolish.fasta"
+    return get_racon_output(wildcards)
+
+
+def assembly_stages():
+    """Stage name -> assembly path pattern, in order; identity is measured after each."""
+    folder = "results/polish/{variant}/{sample}"
+    stages = {"draft": f"results/assembly/{{variant}}/{{sample}}/{DRAFT}.fasta"}
+    if RACON_ROUNDS:
+        stages["racon"] = f"{folder}/racon_{RACON_ROUNDS}.fasta"
+    if NANOPOLISH:
+        stages["nanopolish"] = f"{folder}/nanopolish.fasta"
+    if MEDAKA:
+        stages["medaka"] = f"{folder}/medaka.fasta"
+    return stages
+
+
+def get_stage_assembly(wildcards):
+    return assembly_stages()[wildcards.stage].format(**wildcards)
+
+
+def get_nanopolish_polish_input(wildcards):
+    return get_racon_output(wildcards)
+
+
+def get_raw_calls(wildcards):
+    return f"results/calls/{wildcards.variant}/{wildcards.sample}.{CALLER}.raw.vcf.gz"
+
+
+def evaluation_prefix(variant, sample):
+    return f"results/evaluation/{variant}/{sample}.{CALLER}.{EVALUATOR}"
+
+
+def get_happy_truth(wildcards):
+    return f"results/evaluation/truth/{wildcards.sample}.diploid.vcf.gz"
+
+
+def summary_rows():
+    """For each variant x sample, the files whose numbers become one summary row."""
+    polished = list(assembly_stages())[-1]
+    rows = []
+    for variant in VARIANTS:
+        for sample, row in SAMPLES.items():
+            identity = f"results/assembly_identity/{variant}/{sample}"
+            truth = row["truth_vcf"]
+            rows.append(
+                {
+                    "variant": variant,
+                    "sample": sample,
+                    "stats": f"results/models/{variant}.stats.json",
+                    "speed": f"results/basecalls/{variant}/{sample}.speed.tsv",
+                    "read_identity": f"results/identity/{variant}/{sample}.summary.tsv",
+                    "read_identity_table": f"results/identity/{variant}/{sample}.tsv",
+                    "assembly_draft": f"{identity}/draft.summary.tsv",
+                    "assembly_polished": f"{identity}/{polished}.summary.tsv",
+                    "evaluation": (
+                        f"{evaluation_prefix(variant, sample)}.summary.csv"
+                        if truth
+                        else None
+                    ),
+                }
+            )
+    return rows
+
+
+def get_summary_inputs(wildcards):
+    """Every file named in the manifest (the rule's real inputs)."""
+    names = ("stats", "speed", "read_identity", "assembly_draft", "assembly_polished")
+    paths = [row[key] for row in summary_rows() for key in (*names, "evaluation")]
+    return sorted({path for path in paths if path})
+
+
+def get_summary_manifest(wildcards):
+    return json.dumps(summary_rows())
+
+
+def get_read_identity_tables(wildcards):
+    return [row["read_identity_table"] for row in summary_rows()]
+
+
 def get_final_output():
-    return expand(
-        "results/identity/{variant}/{sample}.summary.tsv",
-        variant=VARIANTS,
-        sample=SAMPLES,
-    )
+    return [
+        "results/summary.tsv",
+        "results/plots/read_identity.svg",
+        "results/plots/size_vs_accuracy.svg",
+        "results/plots/f1.svg",
+    ]

@@ -1,35 +1,54 @@
+rule simulate_settings:
+    output:
+        f"{DEMO_DIR}/simulate.yaml",
+    log:
+        "logs/demo/simulate_settings.log",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    params:
+        settings=get_simulate_settings,
+    shell:
+        "printf '%s\\n' {params.settings:q} > {output:q} 2> {log:q}"
+
+
 rule simulate_genome:
+    input:
+        rules.simulate_settings.output,
     output:
         f"{DEMO_DIR}/reference.fasta",
     log:
         "logs/demo/simulate_genome.log",
-    threads: 1
     conda:
         "../envs/modelshrink.yaml"
+    threads: 1
     shell:
-        "modelshrink simulate genome --config {workflow.configfiles[0]:q} -o {output:q} > {log:q} 2>&1"
+        "modelshrink simulate genome --config {input:q} -o {output:q} > {log:q} 2>&1"
 
 
 rule simulate_variants:
     input:
-        rules.simulate_genome.output,
+        settings=rules.simulate_settings.output,
+        reference=rules.simulate_genome.output,
     output:
         vcf=f"{DEMO_DIR}/truth.vcf.gz",
         tbi=f"{DEMO_DIR}/truth.vcf.gz.tbi",
         sample=f"{DEMO_DIR}/sample.fasta",
     log:
         "logs/demo/simulate_variants.log",
-    threads: 1
     conda:
         "../envs/modelshrink.yaml"
+    threads: 1
     shell:
-        "modelshrink simulate variants --config {workflow.configfiles[0]:q} "
-        "--reference {input:q} --vcf {output.vcf:q} --sample-fasta {output.sample:q} > {log:q} 2>&1"
+        "modelshrink simulate variants --config {input.settings:q} "
+        "--reference {input.reference:q} --vcf {output.vcf:q} "
+        "--sample-fasta {output.sample:q} > {log:q} 2>&1"
 
 
 rule simulate_reads:
     input:
-        rules.simulate_variants.output.sample,
+        settings=rules.simulate_settings.output,
+        genome=rules.simulate_variants.output.sample,
     output:
         fast5=f"{DEMO_DIR}/reads.fast5",
         pod5=f"{DEMO_DIR}/reads.pod5",
@@ -39,10 +58,26 @@ rule simulate_reads:
         "logs/demo/simulate_reads.log",
     benchmark:
         "benchmarks/demo/simulate_reads.tsv"
-    threads: 1
     conda:
         "../envs/modelshrink.yaml"
+    threads: 1
     shell:
-        "modelshrink simulate reads --config {workflow.configfiles[0]:q} --genome {input:q} "
+        "modelshrink simulate reads --config {input.settings:q} --genome {input.genome:q} "
         "--fast5 {output.fast5:q} --pod5 {output.pod5:q} --truth {output.truth:q} "
         "--chunks {output.chunks:q} > {log:q} 2>&1"
+
+
+rule reference_prepare:
+    input:
+        get_reference,
+    output:
+        fasta="results/reference/{sample}.fasta",
+        fai="results/reference/{sample}.fasta.fai",
+    log:
+        "logs/reference/{sample}.log",
+    conda:
+        "../envs/samtools.yaml"
+    threads: 1
+    shell:
+        "(cp {input:q} {output.fasta:q}.tmp && mv {output.fasta:q}.tmp {output.fasta:q} "
+        "&& samtools faidx {output.fasta:q}) > {log:q} 2>&1"

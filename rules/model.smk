@@ -1,14 +1,14 @@
 rule model_fetch:
     output:
         "resources/models/pretrained.checkpoint",
+    log:
+        "logs/model/fetch.log",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
     params:
         source=config["model"]["checkpoint"],
         sha256=config["model"]["sha256"],
-    log:
-        "logs/model/fetch.log",
-    threads: 1
-    conda:
-        "../envs/modelshrink.yaml"
     shell:
         "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
 
@@ -17,13 +17,56 @@ rule model_convert:
     input:
         rules.model_fetch.output,
     output:
-        "results/models/original.safetensors",
+        f"results/models/{ORIGINAL}.safetensors",
     log:
         "logs/model/convert.log",
     benchmark:
         "benchmarks/model/convert.tsv"
-    threads: 1
     conda:
         "../envs/modelshrink.yaml"
+    threads: 1
     shell:
         "modelshrink convert {input:q} {output:q} > {log:q} 2>&1"
+
+
+rule compress_model:
+    input:
+        model=rules.model_convert.output,
+        training=get_training_data,
+    output:
+        model="results/models/{variant}.safetensors",
+        report="results/models/{variant}.report.json",
+        spec="results/models/{variant}.spec.json",
+    log:
+        "logs/model/compress/{variant}.log",
+    benchmark:
+        "benchmarks/model/compress/{variant}.tsv"
+    wildcard_constraints:
+        variant="|".join(COMPRESSED) or "(?!)",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        spec=get_variant_spec,
+        training=get_training_option,
+    shell:
+        "(printf '%s\\n' {params.spec:q} > {output.spec:q} "
+        "&& modelshrink compress {input.model:q} {output.model:q} --name {wildcards.variant} "
+        "--spec {output.spec:q} --report {output.report:q} {params.training} "
+        "--threads {threads} --no-progress) > {log:q} 2>&1"
+
+
+rule model_stats:
+    input:
+        get_model,
+    output:
+        "results/models/{variant}.stats.json",
+    log:
+        "logs/model/stats/{variant}.log",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    shell:
+        "modelshrink report model {input:q} -o {output:q} > {log:q} 2>&1"

@@ -1,0 +1,118 @@
+rule bcftools_call:
+    input:
+        bam=rules.minimap2_align.output.bam,
+        bai=rules.minimap2_align.output.bai,
+        reference=rules.reference_prepare.output.fasta,
+    output:
+        "results/calls/{variant}/{sample}.bcftools.raw.vcf.gz",
+    log:
+        "logs/calls/{variant}/{sample}.bcftools.log",
+    benchmark:
+        "benchmarks/calls/{variant}/{sample}.bcftools.tsv"
+    conda:
+        "../envs/samtools.yaml"
+    threads: 1
+    params:
+        min_mapq=config["calling"]["min_mapq"],
+    shell:
+        # ONT profile of bcftools (-X ont) without its -I, so indels are called too
+        "(bcftools mpileup -B -Q 5 --max-BQ 30 -q {params.min_mapq} -a AD,DP "
+        "-f {input.reference:q} -Ou {input.bam:q} "
+        "| bcftools call -m -v --ploidy 1 -Oz -o {output:q}) 2> {log:q}"
+
+
+rule freebayes_call:
+    input:
+        bam=rules.minimap2_align.output.bam,
+        bai=rules.minimap2_align.output.bai,
+        reference=rules.reference_prepare.output.fasta,
+    output:
+        "results/calls/{variant}/{sample}.freebayes.raw.vcf.gz",
+    log:
+        "logs/calls/{variant}/{sample}.freebayes.log",
+    benchmark:
+        "benchmarks/calls/{variant}/{sample}.freebayes.tsv"
+    conda:
+        "../envs/freebayes.yaml"
+    threads: 1
+    params:
+        min_mapq=config["calling"]["min_mapq"],
+        min_depth=config["calling"]["min_depth"],
+    shell:
+        "(freebayes -f {input.reference:q} -p 1 --min-mapping-quality {params.min_mapq} "
+        "--min-coverage {params.min_depth} {input.bam:q} | bgzip > {output:q}) 2> {log:q}"
+
+
+rule nanopolish_call:
+    input:
+        bam=rules.minimap2_align.output.bam,
+        bai=rules.minimap2_align.output.bai,
+        reference=rules.reference_prepare.output.fasta,
+        reads=rules.basecall_reads.output.fastq,
+        index=rules.nanopolish_index.output.index,
+        fast5=get_reads,
+    output:
+        "results/calls/{variant}/{sample}.nanopolish.raw.vcf.gz",
+    log:
+        "logs/calls/{variant}/{sample}.nanopolish.log",
+    benchmark:
+        "benchmarks/calls/{variant}/{sample}.nanopolish.tsv"
+    conda:
+        "../envs/nanopolish.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        script=f"{SCRIPTS}/nanopolish_call.sh",
+        min_depth=config["calling"]["min_depth"],
+        window=config["polish"]["nanopolish_window"],
+    shell:
+        "{params.script} {input.reference:q} {input.reads:q} {input.bam:q} "
+        "{output:q} {threads} {params.window} {params.min_depth} > {log:q} 2>&1"
+
+
+rule clair3_call:
+    input:
+        bam=rules.minimap2_align.output.bam,
+        bai=rules.minimap2_align.output.bai,
+        reference=rules.reference_prepare.output.fasta,
+        fai=rules.reference_prepare.output.fai,
+    output:
+        "results/calls/{variant}/{sample}.clair3.raw.vcf.gz",
+    log:
+        "logs/calls/{variant}/{sample}.clair3.log",
+    benchmark:
+        "benchmarks/calls/{variant}/{sample}.clair3.tsv"
+    conda:
+        "../envs/clair3.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+    params:
+        model=config["calling"]["clair3"]["model_path"],
+        platform=config["calling"]["clair3"]["platform"],
+        workdir="results/calls/{variant}/{sample}.clair3.work",
+    shell:
+        "(rm -rf {params.workdir:q} "
+        "&& run_clair3.sh --bam_fn={input.bam:q} --ref_fn={input.reference:q} "
+        "--threads={threads} --platform={params.platform} --model_path={params.model:q} "
+        "--output={params.workdir:q} --haploid_precise --include_all_ctgs "
+        "&& mv {params.workdir:q}/merge_output.vcf.gz {output:q} "
+        "&& rm -rf {params.workdir:q}) > {log:q} 2>&1"
+
+
+rule bcftools_normalise:
+    input:
+        calls=get_raw_calls,
+        reference=rules.reference_prepare.output.fasta,
+    output:
+        vcf="results/calls/{variant}/{sample}.{caller}.vcf.gz",
+        tbi="results/calls/{variant}/{sample}.{caller}.vcf.gz.tbi",
+    log:
+        "logs/calls/{variant}/{sample}.{caller}.normalise.log",
+    conda:
+        "../envs/samtools.yaml"
+    threads: 1
+    shell:
+        "(bcftools norm -f {input.reference:q} -m -any -Ou {input.calls:q} "
+        "| bcftools sort -Oz -o {output.vcf:q} && tabix -f -p vcf {output.vcf:q}) 2> {log:q}"

@@ -1,0 +1,52 @@
+rule report_summary:
+    input:
+        get_summary_inputs,
+    output:
+        report(
+            "results/summary.tsv",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+    log:
+        "logs/report/summary.log",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    params:
+        manifest=get_summary_manifest,
+    shell:
+        "modelshrink report summary --manifest {params.manifest:q} -o {output:q} "
+        "> {log:q} 2>&1"
+
+
+rule report_plots:
+    input:
+        summary=rules.report_summary.output,
+        read_identity=get_read_identity_tables,
+    output:
+        read_identity=report(
+            "results/plots/read_identity.svg",
+            caption="../report/read_identity.rst",
+            category="Plots",
+        ),
+        pareto=report(
+            "results/plots/size_vs_accuracy.svg",
+            caption="../report/size_vs_accuracy.rst",
+            category="Plots",
+        ),
+        f1=report(
+            "results/plots/f1.svg",
+            caption="../report/f1.rst",
+            category="Plots",
+        ),
+    log:
+        "logs/report/plots.log",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    params:
+        manifest=get_summary_manifest,
+    shell:
+        "modelshrink report plots --summary {input.summary:q} --manifest {params.manifest:q} "
+        "--read-identity-plot {output.read_identity:q} --pareto-plot {output.pareto:q} "
+        "--f1-plot {output.f1:q} > {log:q} 2>&1"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Assembly identity (10 kb pieces, minimap2 asm5) via `modelshrink identity assembly`;
+# an empty assembly (the assembler built nothing from poor reads) is a result too:
+# NA identities rather than a failed workflow.
+# usage: assembly_identity.sh ASSEMBLY.fasta REFERENCE.fasta PIECES.tsv SUMMARY.tsv THREADS
+set -euo pipefail
+assembly=$1 reference=$2 pieces=$3 summary=$4 threads=$5
+if [ -s "$assembly" ]; then
+    exec modelshrink identity assembly --assembly "$assembly" --reference "$reference" \
+        --out "$pieces" --summary "$summary" --threads "$threads"
+fi
+echo "assembly_identity.sh: $assembly is empty; identities are NA" >&2
+printf 'name\tlength\tidentity\trelative_length\n' > "$pieces"
+printf 'sequences\taligned\tmedian_identity\tmean_identity\n0\t0\tNA\tNA\n' > "$summary"

@@ -1,0 +1,77 @@
+"""Workflow report: model size/cost, the summary table and its plots.
+
+  modelshrink report model MODEL.safetensors -o STATS.json
+  modelshrink report summary --manifest JSON -o results/summary.tsv
+  modelshrink report plots --summary results/summary.tsv --manifest JSON \\
+      --read-identity-plot a.svg --pareto-plot b.svg --f1-plot c.svg
+
+The manifest is a JSON list (or @FILE holding one) with, per variant x sample, the
+files each stage wrote: variant, sample, stats, speed, read_identity,
+read_identity_table, assembly_draft, assembly_polished, evaluation (null: no truth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="WHAT")
+    model = kinds.add_parser("model", help="bytes, non-zeros and MACs of one model file")
+    model.add_argument("model", type=Path, help="modelshrink .safetensors file")
+    model.add_argument("-o", "--output", type=Path, required=True, help="stats JSON")
+    summary = kinds.add_parser("summary", help="results/summary.tsv from a manifest")
+    summary.add_argument("--manifest", required=True, help="JSON list of rows, or @FILE")
+    summary.add_argument("-o", "--output", type=Path, required=True, help="summary TSV")
+    plots = kinds.add_parser("plots", help="read identity, size vs accuracy and F1 plots")
+    plots.add_argument("--summary", type=Path, required=True, help="summary TSV")
+    plots.add_argument("--manifest", required=True, help="JSON list of rows, or @FILE")
+    plots.add_argument("--read-identity-plot", type=Path, required=True)
+    plots.add_argument("--pareto-plot", type=Path, required=True)
+    plots.add_argument("--f1-plot", type=Path, required=True)
+
+
+def _manifest_text(value: str) -> str:
+    from modelshrink.errors import ModelshrinkError
+
+    if not value.startswith("@"):
+        return value
+    try:
+        return Path(value[1:]).read_text()
+    except OSError as error:
+        raise ModelshrinkError(f"--manifest: cannot read {value[1:]}: {error.strerror}") from error
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kind == "model":
+        from modelshrink.report.model_stats import write_model_stats
+
+        stats = write_model_stats(args.model, args.output)
+        log.info(
+            "%s: %d bytes, %d parameters (%d non-zero)",
+            args.model,
+            stats["bytes"],
+            stats["parameters"],
+            stats["nonzero_parameters"],
+        )
+        return 0
+    from modelshrink.report import summary
+
+    manifest = summary.parse_manifest(_manifest_text(args.manifest))
+    if args.kind == "summary":
+        rows = summary.build_summary(manifest)
+        summary.write_summary(rows, args.output)
+        log.info("wrote %d rows to %s", len(rows), args.output)
+        return 0
+    from modelshrink.report import plots
+
+    rows = summary.read_summary(args.summary)
+    plots.plot_read_identity(manifest, args.read_identity_plot)
+    plots.plot_size_vs_accuracy(rows, args.pareto_plot)
+    plots.plot_f1(rows, args.f1_plot)
+    log.info("wrote %s, %s, %s", args.read_identity_plot, args.pareto_plot, args.f1_plot)
+    return 0

@@ -1,0 +1,183 @@
+"""results/summary.tsv: one row per variant x sample, every stage's headline number.
+
+The manifest (built by the workflow) names, per row, the small files each stage wrote;
+this module only reads them. A file that is absent (e.g. no truth VCF for a sample)
+or an empty assembly gives NA in its columns rather than a failed report.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelshrink.atomic import write_text_atomic
+from modelshrink.errors import ModelshrinkError
+
+ORIGINAL = "original"
+
+COLUMNS = (
+    "variant",
+    "sample",
+    "bytes",
+    "compression_ratio",
+    "parameters",
+    "nonzero_parameters",
+    "bits_per_parameter",
+    "macs_per_sample",
+    "sparse_macs_per_sample",
+    "basecall_samples_per_second",
+    "reads",
+    "read_identity_median",
+    "read_identity_mean",
+    "assembly_identity_draft",
+    "assembly_identity_polished",
+    "snp_precision",
+    "snp_recall",
+    "snp_f1",
+    "indel_precision",
+    "indel_recall",
+    "indel_f1",
+)
+
+#: manifest keys every row must name (evaluation may be null: no truth VCF)
+MANIFEST_KEYS = (
+    "variant",
+    "sample",
+    "stats",
+    "speed",
+    "read_identity",
+    "assembly_draft",
+    "assembly_polished",
+)
+
+
+def parse_manifest(text: str) -> list[dict[str, Any]]:
+    """The workflow's JSON list of rows; each must name the files of MANIFEST_KEYS."""
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelshrinkError(f"--manifest: not JSON ({error})") from error
+    if not isinstance(rows, list) or not rows:
+        raise ModelshrinkError("--manifest: expected a non-empty JSON list of rows")
+    for number, row in enumerate(rows):
+        missing = [key for key in MANIFEST_KEYS if not isinstance(row, Mapping) or key not in row]
+        if missing:
+            raise ModelshrinkError(f"--manifest row {number}: lacks the keys {missing}")
+    return rows
+
+
+def _one_row_tsv(path: Path) -> dict[str, str]:
+    try:
+        with Path(path).open() as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+    except OSError as error:
+        raise ModelshrinkError(f"cannot read {path}: {error.strerror}") from error
+    if len(rows) != 1:
+        raise ModelshrinkError(f"{path}: expected a header and one row, found {len(rows)} rows")
+    return rows[0]
+
+
+def _number(value: object) -> float | None:
+    if value is None or value in ("", "NA", "nan"):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def read_stats(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelshrinkError(f"cannot read model stats {path}: {error}") from error
+
+
+def read_happy_summary(path: Path) -> dict[str, float | None]:
+    """precision/recall/F1 of SNP and INDEL (Filter ALL) from a hap.py summary.csv."""
+    try:
+        with Path(path).open() as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as error:
+        raise ModelshrinkError(f"cannot read {path}: {error.strerror}") from error
+    result: dict[str, float | None] = {}
+    for kind in ("SNP", "INDEL"):
+        match = [r for r in rows if r.get("Type") == kind and r.get("Filter") == "ALL"]
+        if not match:
+            raise ModelshrinkError(f"{path}: no {kind} row with Filter ALL (not a hap.py summary)")
+        prefix = kind.lower()
+        result[f"{prefix}_precision"] = _number(match[0].get("METRIC.Precision"))
+        result[f"{prefix}_recall"] = _number(match[0].get("METRIC.Recall"))
+        f1 = _number(match[0].get("METRIC.F1_Score"))
+        if f1 is None and result[f"{prefix}_recall"] == 0:
+            f1 = 0.0  # no truth variant found: F1 is 0, not undefined (hap.py writes NaN)
+        result[f"{prefix}_f1"] = f1
+    return result
+
+
+def _identity(path: Path, column: str) -> float | None:
+    return _number(_one_row_tsv(path).get(column))
+
+
+def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[str, Any]:
+    stats = read_stats(entry["stats"])
+    speed = _one_row_tsv(entry["speed"])
+    reads = _one_row_tsv(entry["read_identity"])
+    row: dict[str, Any] = {
+        "variant": entry["variant"],
+        "sample": entry["sample"],
+        "bytes": stats["bytes"],
+        "compression_ratio": baseline_bytes / stats["bytes"] if baseline_bytes else None,
+        "parameters": stats["parameters"],
+        "nonzero_parameters": stats["nonzero_parameters"],
+        "bits_per_parameter": stats.get("bits_per_parameter"),
+        "macs_per_sample": stats.get("macs_per_sample"),
+        "sparse_macs_per_sample": stats.get("sparse_macs_per_sample"),
+        "basecall_samples_per_second": _number(speed.get("samples_per_second")),
+        "reads": int(_number(reads.get("sequences")) or 0),
+        "read_identity_median": _number(reads.get("median_identity")),
+        "read_identity_mean": _number(reads.get("mean_identity")),
+        "assembly_identity_draft": _identity(entry["assembly_draft"], "median_identity"),
+        "assembly_identity_polished": _identity(entry["assembly_polished"], "median_identity"),
+    }
+    if entry.get("evaluation"):
+        row.update(read_happy_summary(entry["evaluation"]))
+    return row
+
+
+def build_summary(manifest: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """All rows; the compression ratio is against the variant named "original"."""
+    originals = [entry for entry in manifest if entry["variant"] == ORIGINAL]
+    baseline = read_stats(originals[0]["stats"])["bytes"] if originals else None
+    return [summary_row(entry, baseline) for entry in manifest]
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "NA"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) >= 1000:
+            return str(int(value))
+        return f"{value:.6g}" if abs(value) >= 1000 else f"{value:.4f}"
+    return str(value)
+
+
+def write_summary(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
+    lines = ["\t".join(COLUMNS)]
+    lines += ["\t".join(_format(row.get(column)) for column in COLUMNS) for row in rows]
+    write_text_atomic(output, "\n".join(lines) + "\n")
+
+
+def read_summary(path: Path) -> list[dict[str, Any]]:
+    """summary.tsv back as dicts; numbers as floats, NA as None."""
+    with Path(path).open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [
+        {key: value if key in ("variant", "sample") else _number(value) for key, value in r.items()}
+        for r in rows
+    ]

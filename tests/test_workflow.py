@@ -1,0 +1,316 @@
+"""The Snakemake workflow: formatting, lint, dry runs, bad configs, a tiny real run.
+
+Each test copies the workflow (Snakefile, rules, config, envs, scripts, report,
+profiles) into a temporary folder, as a user's checkout, and runs Snakemake there with
+the tools of this environment on PATH. The real run needs the pretrained checkpoint
+(shared test data) and takes about a minute on 2 cores; it is marked `workflow`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ("Snakefile", "rules", "config", "envs", "scripts", "report", "profiles")
+BIN = Path(sys.executable).parent
+
+#: original + one fast variant: 10 % magnitude pruning of the GRU weights, which this
+#: model survives without fine-tuning (25 % and more collapse it)
+TINY_VARIANTS: dict[str, Any] = {
+    "pruned10": {
+        "prune": {
+            "method": "magnitude",
+            "sparsity": {
+                "sublayers.*.cudnn_gru.weight_ih_l0": 0.1,
+                "sublayers.*.cudnn_gru.weight_hh_l0": 0.1,
+            },
+        }
+    }
+}
+TINY_SIMULATION = {
+    "genome": {"length": 20000, "seed": 1},
+    "variants": {"snps": 40, "indels": 8, "seed": 2},
+    "reads": {"coverage": 8, "mean_length": 4000, "seed": 3},
+}
+
+
+def snakemake_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=snakemake_env(),
+        capture_output=True,
+        text=True,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def copy_workflow(workdir: Path, config: dict[str, Any] | None = None) -> Path:
+    """A user's checkout of the workflow in `workdir`, with `config` as its config.yaml."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, workdir / part, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, workdir / part)
+    if config is not None:
+        write_config(workdir, config)
+    return workdir
+
+
+def demo_config() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def write_config(workdir: Path, config: dict[str, Any]) -> None:
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """rule -> count from the job stats table of a dry run."""
+    table = output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def planned_wildcards(output: str) -> list[dict[str, str]]:
+    """The wildcards of every job a dry run lists."""
+    found = []
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("wildcards:"):
+            pairs = line.removeprefix("wildcards:").split(",")
+            found.append(dict(pair.strip().split("=", 1) for pair in pairs if "=" in pair))
+    return found
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- static checks ----------------------------------------------------------------
+
+
+def test_snakefmt_check() -> None:
+    snakefmt = shutil.which("snakefmt", path=str(BIN)) or shutil.which("snakefmt")
+    if snakefmt is None:
+        pytest.skip("snakefmt not installed (pip install snakefmt)")
+    files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "rules").glob("*.smk"))]
+    result = subprocess.run([snakefmt, "--check", *files], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lint_is_clean(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "wf")
+    result = run_snakemake(workdir, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+# --- dry runs -------------------------------------------------------------------------
+
+
+def test_dry_run_demo_config_plans_every_variant(tmp_path: Path) -> None:
+    config = demo_config()
+    workdir = copy_workflow(tmp_path / "wf")
+    result = run_snakemake(workdir, "-n", "--cores", "2")
+    jobs = planned_jobs(result.stdout)
+    variants = len(config["variants"])
+    assert jobs["compress_model"] == variants
+    for rule in ("basecall_reads", "read_identity", "miniasm_assemble", "bcftools_call"):
+        assert jobs[rule] == variants + 1, rule
+    assert jobs["modelshrink_evaluate"] == variants + 1
+    assert jobs["racon_polish"] == 2 * (variants + 1)
+    assert jobs["report_summary"] == jobs["report_plots"] == 1
+
+
+@pytest.mark.parametrize(
+    ("assembler", "caller", "evaluator", "expected"),
+    [
+        ("flye", "freebayes", "happy", ["flye_assemble", "freebayes_call", "happy_evaluate"]),
+        ("reference", "nanopolish", "builtin", ["reference_guided_assemble", "nanopolish_call"]),
+    ],
+)
+def test_dry_run_tool_choices(
+    tmp_path: Path, assembler: str, caller: str, evaluator: str, expected: Sequence[str]
+) -> None:
+    config = demo_config()
+    config["variants"] = {}
+    config["assembly"]["assembler"] = assembler
+    config["calling"]["caller"] = caller
+    config["evaluation"]["evaluator"] = evaluator
+    config["polish"]["nanopolish"] = True
+    workdir = copy_workflow(tmp_path / "wf", config)
+    jobs = planned_jobs(run_snakemake(workdir, "-n", "--cores", "2").stdout)
+    for rule in [*expected, "nanopolish_polish", "nanopolish_index"]:
+        assert jobs.get(rule, 0) >= 1, (rule, jobs)
+
+
+# --- bad configs fail at startup with one clear message -----------------------------
+
+
+def _sparsity_1_5(config: dict[str, Any]) -> None:
+    config["variants"]["pruned_v1"]["prune"]["sparsity"]["sublayers.*.cudnn_gru.weight_ih_l0"] = 1.5
+
+
+def _unknown_variant_key(config: dict[str, Any]) -> None:
+    config["variants"]["fp16"]["quantise"] = {"scheme": "float16"}
+
+
+def _unknown_parameter(config: dict[str, Any]) -> None:
+    config["variants"]["pruned_v1"]["prune"]["sparsity"] = {"sublayers.9.gru.weight": 0.5}
+
+
+def _simulate_typo(config: dict[str, Any]) -> None:
+    config["simulate"]["reads"]["coverag"] = 3
+
+
+def _missing_reads(config: dict[str, Any], workdir: Path) -> None:
+    sheet = workdir / "samples.tsv"
+    sheet.write_text(
+        "sample\treads\treference\n"
+        f"mine\t{workdir / 'nowhere' / 'reads.pod5'}\t{workdir / 'Snakefile'}\n"
+    )
+    config["samples"] = str(sheet)
+
+
+@pytest.mark.parametrize(
+    ("break_config", "message"),
+    [
+        (_sparsity_1_5, r"config key variants\.pruned_v1\.prune\.sparsity\..*1\.5"),
+        (_unknown_variant_key, r"config key variants\.fp16: .*'quantise' was unexpected"),
+        (_unknown_parameter, r"variants\.pruned_v1\.prune\.sparsity.*sublayers\.9\.gru\.weight"),
+        (_simulate_typo, r"simulate\.reads: unknown key\(s\) coverag"),
+        (_missing_reads, r"samples\.tsv line 2: sample 'mine': reads path .* does not exist"),
+    ],
+)
+def test_bad_config_fails_at_startup(tmp_path: Path, break_config: Any, message: str) -> None:
+    config = demo_config()
+    workdir = copy_workflow(tmp_path / "wf")
+    if break_config is _missing_reads:
+        break_config(config, workdir)
+    else:
+        break_config(config)
+    write_config(workdir, config)
+    result = run_snakemake(workdir, "-n", "--cores", "1", check=False)
+    assert result.returncode != 0
+    errors = result.stdout + result.stderr
+    assert re.search(message, errors), errors
+    assert "Traceback" not in errors
+
+
+def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:
+    if shutil.which("flye"):
+        pytest.skip("flye is installed here")
+    config = demo_config()
+    config["assembly"]["assembler"] = "flye"
+    workdir = copy_workflow(tmp_path / "wf", config)
+    result = run_snakemake(workdir, "--cores", "1", "results/demo/simulate.yaml", check=False)
+    assert result.returncode != 0
+    errors = result.stdout + result.stderr
+    assert (
+        "missing tools on PATH" in errors
+        and "flye: run with --sdm conda (envs/flye.yaml)" in errors
+    )
+    assert not (workdir / "results" / "demo" / "simulate.yaml").exists()
+
+
+# --- a tiny real run ----------------------------------------------------------------
+
+
+def tiny_config(checkpoint: Path) -> dict[str, Any]:
+    config = demo_config()
+    config["simulate"] = TINY_SIMULATION
+    config["model"] = {"checkpoint": str(checkpoint), "sha256": sha256(checkpoint)}
+    config["variants"] = TINY_VARIANTS
+    return config
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path) -> Path:
+    """original + pruned10 on a 20 kb genome at 8x: miniasm + racon, bcftools, built-in
+    evaluator; about a minute on 2 cores."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("tiny") / "wf", tiny_config(taiyaki_checkpoint))
+    run_snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def read_summary(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@pytest.mark.workflow
+def test_tiny_run_summary_has_plausible_numbers(tiny_run: Path) -> None:
+    rows = {row["variant"]: row for row in read_summary(tiny_run / "results" / "summary.tsv")}
+    assert sorted(rows) == ["original", "pruned10"]
+    original, pruned = rows["original"], rows["pruned10"]
+    assert original["sample"] == pruned["sample"] == "demo"
+    assert float(original["read_identity_median"]) > 0.85
+    assert float(pruned["read_identity_median"]) > 0.8
+    assert float(original["compression_ratio"]) == 1.0
+    assert float(pruned["compression_ratio"]) > 1.0  # sparse storage is smaller
+    assert int(pruned["nonzero_parameters"]) < int(original["nonzero_parameters"])
+    assert float(pruned["sparse_macs_per_sample"]) < float(original["sparse_macs_per_sample"])
+    for row in rows.values():
+        assert float(row["basecall_samples_per_second"]) > 0
+        assert 0.5 < float(row["assembly_identity_polished"]) <= 1.0
+        for column in ("snp_precision", "snp_recall", "snp_f1", "indel_f1"):
+            assert 0.0 <= float(row[column]) <= 1.0, column
+    assert float(original["snp_f1"]) > 0.5
+    for plot in ("read_identity", "size_vs_accuracy", "f1"):
+        assert (tiny_run / "results" / "plots" / f"{plot}.svg").stat().st_size > 1000
+    benchmarks = list((tiny_run / "benchmarks").rglob("*.tsv"))
+    assert any("basecall" in str(path) for path in benchmarks)
+
+
+@pytest.mark.workflow
+def test_editing_one_variant_reruns_only_that_variant(tiny_run: Path, tmp_path: Path) -> None:
+    config = yaml.safe_load((tiny_run / "config" / "config.yaml").read_text())
+    sparsity = config["variants"]["pruned10"]["prune"]["sparsity"]
+    sparsity["sublayers.*.cudnn_gru.weight_hh_l0"] = 0.15
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_snakemake(tiny_run, "-n", "--cores", "2", "--configfile", str(edited))
+    jobs = planned_jobs(result.stdout)
+    assert jobs.get("compress_model") == 1 and jobs.get("basecall_reads") == 1, jobs
+    variants = {w["variant"] for w in planned_wildcards(result.stdout) if "variant" in w}
+    assert variants == {"pruned10"}, variants
+    assert "simulate_reads" not in jobs and "model_convert" not in jobs
+    unchanged = run_snakemake(tiny_run, "-n", "--cores", "2")
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+
+
+@pytest.mark.workflow
+def test_tiny_run_report_html(tiny_run: Path) -> None:
+    run_snakemake(tiny_run, "--report", "report.html")
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    assert "summary.tsv" in html and "size_vs_accuracy.svg" in html
