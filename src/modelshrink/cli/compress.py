@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_spec_argument(text: str) -> Mapping[str, Any]:
     """The mapping a --spec argument holds: a file's YAML/JSON, or inline JSON."""
     path = Path(text)
-    if path.is_file():
+    # Inline JSON first: a long JSON string is no valid file name (is_file raises).
+    if not text.lstrip().startswith("{") and path.is_file():
         import yaml
 
         try:
