@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modelshrink.errors import ModelshrinkError
 from modelshrink.atomic import write_text_atomic
+from modelshrink.errors import ModelshrinkError
 from modelshrink.evaluate.minimap2 import PafAlignment, align_paf
 
 log = logging.getLogger(__name__)

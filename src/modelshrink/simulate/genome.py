@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modelshrink.errors import ModelshrinkError
 from modelshrink.atomic import atomic_output
+from modelshrink.errors import ModelshrinkError
 
 BASES = "ACGT"
 FASTA_LINE_WIDTH = 80

@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modelshrink.errors import ModelshrinkError
 from modelshrink.atomic import atomic_output
+from modelshrink.errors import ModelshrinkError
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modelshrink.errors import ModelshrinkError
 from modelshrink.atomic import atomic_output
+from modelshrink.errors import ModelshrinkError
 from modelshrink.simulate.genome import BASES, acgt_segments
 
 MAX_ATTEMPTS_PER_VARIANT = 200
