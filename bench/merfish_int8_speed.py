@@ -1,49 +1,64 @@
-"""merFISH: float32 vs int8 (static PTQ, QAT) inference time per tile and stored size.
+"""merFISH: float32 vs int8 (static PTQ, QAT): stored size, what the int8 file holds, speed.
 
-Trains a small anglerFISH on simulated tiles (or takes --model), makes the variants through
-the same code the workflow uses, and prints one table: stored bytes and ratio to float32,
-median seconds per tile (single-tile calls, thread count stated) under each runtime, and the
-issue's accuracies. Numbers, not pass/fail.
+Trains a small anglerFISH on simulated tiles (`--epochs 0` keeps the seeded untrained network:
+sizes and speeds do not depend on the weights, only accuracies do), makes the variants
+through the code the workflow uses, and prints three tables:
+
+1. stored bytes and ratio to float32, reload seconds, the issue's accuracies;
+2. what the static int8 file holds: code bytes, scales, biases, activation qparams, header;
+3. median milliseconds per single-tile call of every runtime, measured in one process and
+   interleaved (one call of each runtime per round, `--repeats` rounds) so load from other
+   processes on a shared machine hits them alike; thread count stated; speed-ups against both
+   float32 eager and float32 `torch.compile` (the best float path).
+
+Numbers, not pass/fail.
 
     .venv/bin/python bench/merfish_int8_speed.py --workdir /tmp/merfish-bench
+    .venv/bin/python bench/merfish_int8_speed.py --workdir /tmp/merfish-full --width 1 --epochs 0
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from modelshrink.compress.storage import model_size_report
 from modelshrink.merfish import storage
-from modelshrink.merfish.dataset import read_split
+from modelshrink.merfish.dataset import MerfishSplit, read_split
 from modelshrink.merfish.evaluate import evaluate_file
-from modelshrink.merfish.inference import make_runner, time_per_tile
+from modelshrink.merfish.inference import make_runner
 from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec, TrainSpec, VariantSpec
 from modelshrink.merfish.train import new_model, train_model
 from modelshrink.merfish.variants import make_variant
 
+METRICS = ("position_accuracy", "position_jaccard", "barcode_accuracy", "barcode_jaccard")
 
-def main() -> None:
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/merfish-bench"))
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=25, help="0: untrained (sizes/speed)")
     parser.add_argument("--train-tiles", type=int, default=48)
     parser.add_argument("--position-weight", type=float, default=3.0)
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=40, help="interleaved timing rounds")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile runs")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    work = args.workdir
-    data = work / "data"
+    return parser.parse_args()
+
+
+def _make_models(args: argparse.Namespace) -> tuple[dict[str, Path], MerfishSplit]:
+    """Simulate, train and compress once per workdir; later runs reuse the files."""
+    work, data = args.workdir, args.workdir / "data"
     simulation = SimulationSpec(
         image_size=args.image_size,
         train_tiles=args.train_tiles,
@@ -57,92 +72,118 @@ def main() -> None:
     if not (data / "config.yml").is_file():
         write_dataset(data, simulation)
     train, val, test = (read_split(data, split) for split in ("train", "val", "test"))
-    float_path = work / "float32.safetensors"
-    if not float_path.is_file():
+    paths = {"float32": work / "float32.safetensors"}
+    if not paths["float32"].is_file():
         started = time.perf_counter()
         model = new_model(ModelSpec(width=args.width), seed=0)
         result = train_model(model, train, val, train_spec)
         storage.save_float(
-            float_path, model, "float32", simulation.image_size, {"best_epoch": result.best_epoch}
+            paths["float32"], model, "float32", args.image_size, {"best_epoch": result.best_epoch}
         )
-        print(
-            f"trained float32 in {time.perf_counter() - started:.0f} s "
-            f"(best epoch {result.best_epoch})"
-        )
-    model = storage.load_model(float_path).module
+        print(f"trained float32 in {time.perf_counter() - started:.0f} s")
+    model = storage.load_model(paths["float32"]).module
     variants = {
         "static_int8": VariantSpec(method="static", calibration_tiles=32),
         "qat_int8": VariantSpec(method="qat", epochs=args.qat_epochs, learning_rate=1e-4),
         "fp16": VariantSpec(method="fp16"),
-        "dynamic_int8": VariantSpec(method="dynamic"),
     }
-    paths = {"float32": float_path}
     for name, spec in variants.items():
         paths[name] = work / f"{name}.safetensors"
         if not paths[name].is_file():
-            make_variant(model, spec, train_spec, train, val, paths[name])
-    float_bytes = float_path.stat().st_size
-    rows = []
-    for name, path in paths.items():
-        evaluation = evaluate_file(path, test, "auto", args.repeats).summary
-        row = {
-            "variant": name,
-            "bytes": evaluation["stored_bytes"],
-            "size_ratio": float_bytes / evaluation["stored_bytes"],
-            "runtime": evaluation["runtime"],
-            "s_per_tile": evaluation["seconds_per_tile"],
-            **{
-                key: evaluation[key]
-                for key in (
-                    "position_accuracy",
-                    "position_jaccard",
-                    "barcode_accuracy",
-                    "barcode_jaccard",
-                )
-            },
-        }
-        if not args.no_compile and name in ("float32", "static_int8", "qat_int8"):
-            stored = storage.load_model(path)
             started = time.perf_counter()
-            runner, _ = make_runner(stored, "compiled")
-            row["compile_s"] = time.perf_counter() - started
-            row["compiled_s_per_tile"] = time_per_tile(runner, test.images[0], args.repeats)[
-                "median_seconds"
-            ]
-        rows.append(row)
-    reference = rows[0]
-    print(
-        f"\nmerFISH anglerFISH width {args.width}, {args.image_size}x{args.image_size} tiles, "
-        f"{torch.get_num_threads()} thread(s), median of {args.repeats} single-tile runs"
-    )
-    print(
-        f"{'variant':<13}{'bytes':>10}{'smaller':>9}{'runtime':>8}{'ms/tile':>9}"
-        f"{'speedup':>9}{'compiled ms':>13}{'speedup*':>10}"
-        f"{'pos acc':>9}{'pos J':>7}{'bc acc':>8}{'bc J':>7}"
-    )
-    for row in rows:
-        compiled = row.get("compiled_s_per_tile")
+            make_variant(model, spec, train_spec, train, val, paths[name])
+            print(f"made {name} in {time.perf_counter() - started:.0f} s")
+    return paths, test
+
+
+def _size_table(paths: dict[str, Path], test: MerfishSplit) -> None:
+    float_bytes = paths["float32"].stat().st_size
+    labels = "".join(f"{name.replace('_', ' '):>19}" for name in METRICS)
+    print(f"\n{'variant':<13}{'bytes':>10}{'smaller':>9}{'reload s':>10}{labels}")
+    for name, path in paths.items():
+        started = time.perf_counter()
+        storage.load_model(path)
+        reload_seconds = time.perf_counter() - started
+        summary = evaluate_file(path, test, "auto", repeats=1).summary
         print(
-            f"{row['variant']:<13}{row['bytes']:>10}{row['size_ratio']:>8.2f}x{row['runtime']:>8}"
-            f"{1e3 * row['s_per_tile']:>9.2f}{reference['s_per_tile'] / row['s_per_tile']:>8.2f}x"
-            + (
-                f"{1e3 * compiled:>13.2f}{reference['compiled_s_per_tile'] / compiled:>9.2f}x"
-                if compiled
-                else " " * 23
-            )
-            + f"{row['position_accuracy']:>9.3f}{row['position_jaccard']:>7.3f}"
-            f"{row['barcode_accuracy']:>8.3f}{row['barcode_jaccard']:>7.3f}"
+            f"{name:<13}{summary['stored_bytes']:>10}"
+            f"{float_bytes / summary['stored_bytes']:>8.2f}x{reload_seconds:>10.1f}"
+            + "".join(f"{summary[metric]:>19.3f}" for metric in METRICS)
         )
-    print("speedup: vs float32 eager; speedup*: vs float32 torch.compile (same freezing flags)")
-    (work / "bench.json").write_text(
-        json.dumps(
-            {
-                "settings": {**vars(args), "workdir": str(work)},
-                "simulation": dataclasses.asdict(simulation),
-                "rows": rows,
-            },
-            indent=2,
+
+
+def _file_contents(path: Path) -> None:
+    """Where the bytes of an int8 file go (scales are inside the code tensors' bytes)."""
+    report = model_size_report(path)
+    tensors = report["tensors"]
+    codes = sum(e["parameters"] for n, e in tensors.items() if n.startswith("conv"))
+    scales = sum(e["stored_bytes"] for n, e in tensors.items() if n.startswith("conv")) - codes
+    parts = {
+        "int8 codes": codes,
+        "weight scales (float32)": scales,
+        "biases (float32)": tensors["biases"]["stored_bytes"],
+        "activation qparams": tensors["activations"]["stored_bytes"],
+        "header (JSON + index)": report["file_bytes"] - report["tensor_bytes"],
+    }
+    print(f"\n{path.name}: {report['file_bytes']} bytes")
+    for part, size in parts.items():
+        print(f"  {part:<26}{size:>10}{100 * size / report['file_bytes']:>8.1f} %")
+
+
+def _speed_table(paths: dict[str, Path], tile: torch.Tensor, args: argparse.Namespace) -> None:
+    runners: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
+    runtimes = {"float32": ("eager", "compiled"), "static_int8": ("onednn", "compiled")}
+    runtimes["qat_int8"] = runtimes["static_int8"]
+    for name, kinds in runtimes.items():
+        stored = storage.load_model(paths[name])
+        for kind in kinds:
+            if kind == "compiled" and args.no_compile:
+                continue
+            started = time.perf_counter()
+            runners[f"{name} {kind}"] = make_runner(stored, kind)[0]
+            print(f"prepared {name} {kind} in {time.perf_counter() - started:.0f} s")
+    times: dict[str, list[float]] = {label: [] for label in runners}
+    with torch.no_grad():
+        for run in runners.values():
+            for _ in range(3):
+                run(tile)
+        for _ in range(args.repeats):
+            for label, run in runners.items():
+                started = time.perf_counter()
+                run(tile)
+                times[label].append(time.perf_counter() - started)
+    median = {label: statistics.median(values) for label, values in times.items()}
+    eager = median["float32 eager"]
+    compiled = median.get("float32 compiled", float("nan"))
+    print(
+        f"\nspeed: {torch.get_num_threads()} thread(s), median of {args.repeats} interleaved "
+        f"single-tile calls ({tile.shape[-1]}x{tile.shape[-1]})"
+    )
+    print(f"{'runtime':<22}{'ms/tile':>9}{'vs float eager':>16}{'vs float compiled':>19}")
+    for label, seconds in median.items():
+        print(
+            f"{label:<22}{1e3 * seconds:>9.2f}{eager / seconds:>15.2f}x{compiled / seconds:>18.2f}x"
         )
+    (args.workdir / "speed.json").write_text(
+        json.dumps({"threads": torch.get_num_threads(), "seconds": times}, indent=1)
+    )
+
+
+def main() -> None:
+    args = _arguments()
+    torch.set_num_threads(args.threads)
+    paths, test = _make_models(args)
+    print(
+        f"\nmerFISH anglerFISH width {args.width} "
+        f"({sum(p.numel() for p in storage.load_model(paths['float32']).module.parameters())} "
+        f"float parameters), {args.image_size}x{args.image_size} tiles, "
+        f"{args.epochs} training epochs"
+    )
+    _size_table(paths, test)
+    _file_contents(paths["static_int8"])
+    _speed_table(paths, test.images[:1], args)
+    (args.workdir / "settings.json").write_text(
+        json.dumps({**vars(args), "workdir": str(args.workdir)}, indent=1, default=str)
     )
 
 

@@ -5,13 +5,13 @@ One tiny trained network (width 0.125, 16x16 tiles, two epochs) is shared by all
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
+from modelshrink.compress import storage as toolbox
+from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish import quantize, storage
 from modelshrink.merfish.dataset import MerfishSplit, read_split
 from modelshrink.merfish.simulate import write_dataset
@@ -63,58 +63,83 @@ def test_training_is_seeded(splits: dict[str, MerfishSplit], trained: torch.nn.M
         assert torch.equal(mine, theirs)
 
 
-def test_static_int8_stores_int8_reloads_exactly_and_runs_onednn_int8(trained, splits, tmp_path):
-    float_path = tmp_path / "float32.safetensors"
-    float_bytes = storage.save_float(float_path, trained, "float32", 16)
-    summary, path = _variant(trained, splits, tmp_path, VariantSpec(method="static"))
-    assert summary["stored_bytes"] == path.stat().st_size
-    assert float_bytes / summary["stored_bytes"] > 2.9  # header + biases weigh more when tiny
-    with safe_open(str(path), framework="pt") as handle:
-        header = json.loads(handle.metadata()["encodings"])
-    affine = [entry for entry in header.values() if entry["kind"] != "dense"]
-    assert len(affine) == CONVOLUTIONS and all(entry["bits"] == 8 for entry in affine)
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, torch.fx.GraphModule]:
+    """The graphs `make_variant` builds on its way to the file (one conversion per test)."""
+    graphs: dict[str, torch.fx.GraphModule] = {}
 
-    converted = quantize.quantize_static(trained, splits["train"].images)
+    def keep(name: str, function):
+        def wrapper(*args, **kwargs):
+            if name == "prepared":
+                graphs[name] = args[0]
+            result = function(*args, **kwargs)
+            if name == "converted":
+                graphs[name] = args[1]
+            return result
+
+        return wrapper
+
+    monkeypatch.setattr(quantize, "convert_qat", keep("prepared", quantize.convert_qat))
+    monkeypatch.setattr(storage, "save_int8", keep("converted", storage.save_int8))
+    return graphs
+
+
+def test_static_int8_stores_only_int8_essentials_reloads_exactly_runs_onednn_int8(
+    trained, splits, tmp_path, captured
+) -> None:
+    spec = VariantSpec(method="static", calibration_tiles=2)
+    summary, path = _variant(trained, splits, tmp_path, spec)
+    assert summary["stored_bytes"] == path.stat().st_size
+    assert summary["info"]["calibration_tiles"] == 2
+    report = toolbox.model_size_report(path)
+    tensors = report["tensors"]
+    convolutions = [m for m in trained.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convolutions) == CONVOLUTIONS
+    assert set(tensors) == {f"conv{k}" for k in range(CONVOLUTIONS)} | {"biases", "activations"}
+    for index, conv in enumerate(convolutions):  # 1 byte per weight + a float32 scale per channel
+        entry = tensors[f"conv{index}"]
+        assert entry["encoding"] == "affine" and entry["shape"] == list(conv.weight.shape)
+        assert entry["stored_bytes"] == conv.weight.numel() + 4 * conv.out_channels
+    assert tensors["biases"]["stored_bytes"] == 4 * sum(c.out_channels for c in convolutions)
+    assert report["file_bytes"] - report["tensor_bytes"] < 8_000  # header, metadata included
+    float_bytes = storage.save_float(tmp_path / "float32.safetensors", trained, "float32", 16)
+    assert float_bytes / summary["stored_bytes"] > 3.0  # fixed costs weigh most at width 1/8
+
     loaded = storage.load_model(path)
     images = splits["test"].images
-    assert torch.equal(_outputs(loaded.module, images), _outputs(converted, images))
+    assert torch.equal(_outputs(loaded.module, images), _outputs(captured["converted"], images))
     lowered = quantize.lower_to_onednn(loaded.module, 16)
     assert quantize.int8_conv_count(lowered) == CONVOLUTIONS
     float_probability = torch.sigmoid(_outputs(trained.eval(), images))
     int8_probability = torch.sigmoid(_outputs(lowered, images))
     assert (int8_probability - float_probability).abs().max() < 0.05
 
-
-def test_qat_trains_with_fake_quantization(trained, splits) -> None:
-    prepared = quantize.prepare_qat(trained, 16)
-    fake_quant = [m for m in prepared.modules() if "FakeQuantize" in type(m).__name__]
-    assert len(fake_quant) >= CONVOLUTIONS
-    before = {name: value.clone() for name, value in prepared.state_dict().items()}
-    result = train_model(
-        prepared,
-        splits["train"],
-        splits["val"],
-        TrainSpec(epochs=1, batch_size=4, learning_rate=1e-3),
-    )
-    assert len(result.history) == 2
-    if result.best_epoch == 1:
-        changed = [
-            name
-            for name, value in prepared.state_dict().items()
-            if not torch.equal(value, before[name])
-        ]
-        assert changed
+    wrong = tmp_path / "wrong_width.safetensors"  # constants that do not fit the architecture
+    storage.save_int8(wrong, captured["converted"], "static_int8", ModelSpec(width=0.25), 16)
+    with pytest.raises(
+        ModelshrinkError,
+        match=r"wrong_width.safetensors: 569 biases stored, the convolutions have 1121",
+    ):
+        storage.load_model(wrong)
 
 
-@pytest.mark.slow
-def test_qat_converts_stores_and_reloads_exactly(trained, splits, tmp_path) -> None:
-    """Slow: torchao's QAT conv-bn folding exports ~100 pattern graphs (minutes on 2 cores)."""
+def test_qat_trains_fake_quantized_converts_and_reloads_exactly(
+    trained, splits, tmp_path, captured
+) -> None:
+    """QAT's conversion takes torchao's conv-bn folding (~30 s on 2 cores); reloading goes
+    through the static-PTQ graph plus the stored extra quantizers and takes a few seconds."""
     spec = VariantSpec(method="qat", epochs=1, learning_rate=1e-4)
     summary, path = _variant(trained, splits, tmp_path, spec)
-    assert summary["variant"] == "qat_int8"
+    assert summary["variant"] == "qat_int8" and summary["info"]["qat_best_epoch"] == 1
+    fake_quant = [m for m in captured["prepared"].modules() if "FakeQuantize" in type(m).__name__]
+    assert len(fake_quant) >= CONVOLUTIONS
     loaded = storage.load_model(path)
-    int8_probability = torch.sigmoid(_outputs(loaded.module, splits["test"].images))
-    float_probability = torch.sigmoid(_outputs(trained.eval(), splits["test"].images))
+    images = splits["test"].images
+    assert torch.equal(_outputs(loaded.module, images), _outputs(captured["converted"], images))
+    lowered = quantize.lower_to_onednn(loaded.module, 16)
+    assert quantize.int8_conv_count(lowered) == CONVOLUTIONS
+    int8_probability = torch.sigmoid(_outputs(lowered, images))
+    float_probability = torch.sigmoid(_outputs(trained.eval(), images))
     assert (int8_probability - float_probability).abs().max() < 0.1
 
 

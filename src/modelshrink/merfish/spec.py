@@ -7,38 +7,15 @@ key in its error, so a typo in `config.yaml` fails before any tile is simulated 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Self
 
+from modelshrink.config_spec import spec_from_mapping
 from modelshrink.errors import ModelshrinkError
 
 ROUNDS = 8
 CHANNELS = ("647nm", "750nm")
 BITS = 16
-
-SpecT = TypeVar("SpecT")
-
-
-def _from_mapping(cls: type[SpecT], values: Mapping[str, Any], where: str) -> SpecT:
-    """Build a flat dataclass from a mapping, checking key names and value types."""
-    fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ModelshrinkError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(fields)}"
-        )
-    converted: dict[str, Any] = {}
-    for name, value in values.items():
-        default = getattr(cls, name, None)
-        expected = type(default) if default is not None else None
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if expected is not None and not isinstance(value, expected):
-            raise ModelshrinkError(f"{where}.{name}: expected {expected.__name__}, got {value!r}")
-        converted[name] = value
-    spec = cls(**converted)
-    spec.validate(where)  # type: ignore[attr-defined]
-    return spec
 
 
 class _FromMapping:
@@ -48,12 +25,32 @@ class _FromMapping:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str | None = None) -> Self:
-        return _from_mapping(cls, values, where or cls.WHERE)
+        return spec_from_mapping(cls, values, where or cls.WHERE)
 
 
 def _require(condition: bool, where: str, message: str) -> None:
     if not condition:
         raise ModelshrinkError(f"{where}: {message}")
+
+
+def _require_each(
+    spec: object, names: tuple[str, ...], test: Callable[[Any], bool], where: str, message: str
+) -> None:
+    """`_require` for several fields that share one rule (positive, >= 0, at least 1)."""
+    for name in names:
+        _require(test(getattr(spec, name)), f"{where}.{name}", message)
+
+
+def _positive(value: float) -> bool:
+    return value > 0
+
+
+def _non_negative(value: float) -> bool:
+    return value >= 0
+
+
+def _at_least_one(value: int) -> bool:
+    return value >= 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,23 +79,24 @@ class SimulationSpec(_FromMapping):
             f"{where}.image_size",
             f"expected a multiple of 4 that is at least 8 (two 2x poolings), got {self.image_size}",
         )
-        for name in ("train_tiles", "val_tiles", "test_tiles"):
-            _require(getattr(self, name) >= 1, f"{where}.{name}", "expected at least 1 tile")
+        tiles = ("train_tiles", "val_tiles", "test_tiles")
+        _require_each(self, tiles, _at_least_one, where, "expected at least 1 tile")
         _require(
             0 < self.emitter_count <= self.image_size**2 // 4,
             f"{where}.emitter_count",
             f"expected 1..{self.image_size**2 // 4} for {self.image_size}x{self.image_size} tiles",
         )
         _require(self.codebook_size >= 1, f"{where}.codebook_size", "expected at least 1")
-        for name in ("psf_sigma", "photons"):
-            _require(getattr(self, name) > 0, f"{where}.{name}", "expected a positive number")
+        _require_each(
+            self, ("psf_sigma", "photons"), _positive, where, "expected a positive number"
+        )
         _require(
             0 <= self.subpixel_jitter < 0.5,
             f"{where}.subpixel_jitter",
             "expected 0 <= jitter < 0.5 (pixels; the emitter stays in its truth pixel)",
         )
-        for name in ("background", "read_noise", "camera_offset"):
-            _require(getattr(self, name) >= 0, f"{where}.{name}", "expected a number >= 0")
+        noise = ("background", "read_noise", "camera_offset")
+        _require_each(self, noise, _non_negative, where, "expected a number >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,12 +134,11 @@ class TrainSpec(_FromMapping):
     seed: int = 0
 
     def validate(self, where: str = "merfish.train") -> None:
-        _require(self.epochs >= 1, f"{where}.epochs", "expected at least 1")
-        _require(self.batch_size >= 1, f"{where}.batch_size", "expected at least 1")
-        for name in ("learning_rate", "grad_clip"):
-            _require(getattr(self, name) > 0, f"{where}.{name}", "expected a positive number")
-        for name in ("weight_decay", "position_weight", "barcode_weight", "empty_pixel_weight"):
-            _require(getattr(self, name) >= 0, f"{where}.{name}", "expected a number >= 0")
+        _require_each(self, ("epochs", "batch_size"), _at_least_one, where, "expected at least 1")
+        rates = ("learning_rate", "grad_clip")
+        _require_each(self, rates, _positive, where, "expected a positive number")
+        weights = ("weight_decay", "position_weight", "barcode_weight", "empty_pixel_weight")
+        _require_each(self, weights, _non_negative, where, "expected a number >= 0")
 
 
 METHODS = ("float32", "fp16", "dynamic", "static", "qat", "prune")
@@ -170,6 +167,11 @@ class VariantSpec(_FromMapping):
         )
         _require(self.calibration_tiles >= 1, f"{where}.calibration_tiles", "expected at least 1")
         _require(self.epochs >= 0, f"{where}.epochs", "expected 0 or more")
+        _require(
+            self.method != "qat" or self.epochs >= 1,
+            f"{where}.epochs",
+            "expected at least 1 for qat (its observers only see data while training)",
+        )
         _require(self.learning_rate > 0, f"{where}.learning_rate", "expected a positive number")
         _require(0 <= self.sparsity < 1, f"{where}.sparsity", "expected 0 <= sparsity < 1")
 

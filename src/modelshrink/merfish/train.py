@@ -76,18 +76,22 @@ def train_model(
     val: MerfishSplit,
     spec: TrainSpec,
     after_step: Callable[[nn.Module], None] | None = None,
+    keep_initial: bool = True,
 ) -> TrainResult:
     """AdamW with gradient clipping; the model ends holding its best-validation weights.
 
     `after_step` runs after every optimiser step (pruning uses it to re-apply its masks).
+    `keep_initial=False` leaves the untrained state out of the best-epoch choice: a QAT graph's
+    observers see data only while training, so its epoch 0 has no quantization parameters.
     """
     generator = torch.Generator().manual_seed(spec.seed)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay
     )
     best_state = copy.deepcopy(model.state_dict())
-    best_loss, best_epoch = evaluate_loss(model, val, spec), 0
-    history = [{"epoch": 0.0, "train_loss": float("nan"), "val_loss": best_loss}]
+    initial_loss = evaluate_loss(model, val, spec)
+    best_loss, best_epoch = (initial_loss if keep_initial else float("inf")), 0
+    history = [{"epoch": 0.0, "train_loss": float("nan"), "val_loss": initial_loss}]
     for epoch in range(1, spec.epochs + 1):
         model.train()
         order = torch.randperm(len(train), generator=generator)

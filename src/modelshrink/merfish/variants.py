@@ -43,6 +43,7 @@ def make_variant(
     out: Path,
 ) -> dict[str, Any]:
     """Compress a copy of `model` into `out`; returns the variant's summary."""
+    variant.validate()  # also for specs built in code rather than parsed from config
     model = copy.deepcopy(model).eval()
     image_size = train_split.image_size
     stored_name = STORED_NAME[variant.method]
@@ -78,7 +79,9 @@ def make_variant(
         stored_bytes = storage.save_int8(out, converted, stored_name, model.spec, image_size, info)
     else:  # qat
         prepared = quantize.prepare_qat(model, image_size)
-        history = train_model(prepared, train_split, val_split, _finetune_spec(train, variant))
+        history = train_model(
+            prepared, train_split, val_split, _finetune_spec(train, variant), keep_initial=False
+        )
         info["qat_best_epoch"] = history.best_epoch
         converted = quantize.convert_qat(prepared)
         stored_bytes = storage.save_int8(out, converted, stored_name, model.spec, image_size, info)

@@ -12,21 +12,19 @@ simulate:
              signal: {dwell_shape: 4.0, noise_scale: 1.0, level_jitter: 0.0, ...}}
 ```
 
-`signal` keys are the fields of `modelshrink.simulate.signal.SignalSpec`.
+`signal` keys are the fields of `modelshrink.simulate.signal.SignalSpec`. Parsing (key and
+type checks, the nested `signal` section) is `modelshrink.config_spec.spec_from_mapping`,
+re-exported here for the CLI.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
-from modelshrink.errors import ModelshrinkError
+from modelshrink.config_spec import spec_from_mapping
 from modelshrink.simulate.signal import SignalSpec
 
-T = TypeVar("T")
-_CASTS = {"int": int, "float": float, "str": str}
+__all__ = ["GenomeSpec", "ReadSpec", "SignalSpec", "VariantSpec", "spec_from_mapping"]
 
 
 @dataclass(frozen=True)
@@ -57,32 +55,3 @@ class ReadSpec:
     chunk_samples: int = 4000
     seed: int = 3
     signal: SignalSpec = field(default_factory=SignalSpec)
-
-
-def spec_from_mapping(kind: type[T], values: Mapping[str, Any] | None, where: str) -> T:
-    """Build `kind` from a config mapping, naming the key on unknown keys or bad values."""
-    values = dict(values or {})
-    fields = {item.name: item for item in dataclasses.fields(kind)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ModelshrinkError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(fields)}"
-        )
-    parsed: dict[str, Any] = {}
-    for name, value in values.items():
-        type_name = str(fields[name].type)
-        if type_name == "SignalSpec":
-            if not isinstance(value, Mapping):
-                raise ModelshrinkError(f"{where}.{name}: expected a mapping of signal settings")
-            parsed[name] = spec_from_mapping(SignalSpec, value, f"{where}.{name}")
-            continue
-        cast = _CASTS[type_name]
-        if isinstance(value, bool) or (cast is int and isinstance(value, float)):
-            raise ModelshrinkError(f"{where}.{name}: expected {type_name}, got {value!r}")
-        try:
-            parsed[name] = cast(value)
-        except (TypeError, ValueError) as error:
-            raise ModelshrinkError(
-                f"{where}.{name}: expected {type_name}, got {value!r}"
-            ) from error
-    return kind(**parsed)
