@@ -1,4 +1,5 @@
-# modelshrink: prune and quantize a nanopore basecaller, measure what it costs the science.
+# modelshrink: prune and quantize a nanopore basecaller (and, with merfish.enabled, a
+# merFISH spot detector), measure what it costs the science.
 # Run: snakemake --cores 8 --sdm conda   (or with the tools on PATH: snakemake --cores 2)
 # Cluster: snakemake --profile profiles/slurm; report: snakemake --report report.html
 
@@ -25,6 +26,7 @@ include: "rules/align.smk"
 include: "rules/calling.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/merfish.smk"
 
 
 rule all:

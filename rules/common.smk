@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
@@ -52,6 +53,13 @@ MEDAKA = config["polish"]["medaka"]["enabled"]
 DRAFT = {"miniasm": "miniasm", "flye": "flye", "reference": "reference_guided"}[
     ASSEMBLER
 ]
+MERFISH = config["merfish"]
+MERFISH_VARIANTS = list(MERFISH["variants"]) if MERFISH["enabled"] else []
+#: the merFISH dataset: the user's folder (original layout) or the simulated one
+MERFISH_DATA = MERFISH["data"] or "results/merfish/data"
+#: the keys of the merfish: section that modelshrink.merfish.spec parses (the others are
+#: the workflow's own: enabled, data, evaluation)
+MERFISH_SPEC_KEYS = ("simulation", "model", "train", "variants")
 
 #: The sha256 of Taiyaki's pretrained R9.4.1 model; its parameter names are known
 #: before conversion, so variant names/globs can be checked at startup.
@@ -195,6 +203,40 @@ def check_simulation():
             raise WorkflowError(f"config: {error}") from None
 
 
+def check_merfish():
+    """The merfish: section parsed by the family's own spec parser, and the user's dataset
+    folder checked for its three splits, so mistakes surface now, not in merfish_train.
+    Reading every image (missing rounds, sizes, barcodes) is merfish_train's first step.
+    """
+    if not MERFISH["enabled"]:
+        return
+    if not MERFISH["variants"]:
+        raise WorkflowError(
+            "config key merfish.variants: no variants; add at least one, "
+            "e.g. float32: {method: float32}"
+        )
+    if MERFISH["data"]:
+        missing = [
+            s for s in ("train", "val", "test") if not Path(MERFISH["data"], s).is_dir()
+        ]
+        if missing:
+            raise WorkflowError(
+                f"config key merfish.data: {MERFISH['data']} lacks the split folder(s) "
+                f"{', '.join(missing)}; expected the original layout "
+                "({train,val,test}/1/647nm, Raw/..., {split}/groundtruths/) or an empty "
+                "value to simulate tiles"
+            )
+    try:
+        from modelshrink.errors import ModelshrinkError
+        from modelshrink.merfish.spec import MerfishConfig
+    except ImportError:  # conda-only setup: the merfish rules check it themselves
+        return
+    try:
+        MerfishConfig.from_mapping({key: MERFISH[key] for key in MERFISH_SPEC_KEYS})
+    except ModelshrinkError as error:
+        raise WorkflowError(f"config: {error}") from None
+
+
 def check_choices():
     """Combinations the schema cannot express."""
     if CALLER == "clair3" and not config["calling"]["clair3"]["model_path"]:
@@ -282,6 +324,7 @@ SAMPLES = read_sample_sheet()
 check_simulation()
 check_variants()
 check_choices()
+check_merfish()
 
 
 onstart:
@@ -291,6 +334,7 @@ onstart:
 wildcard_constraints:
     sample="|".join(SAMPLES),
     variant="|".join(VARIANTS),
+    merfish_variant="|".join(MERFISH_VARIANTS) or "(?!)",
     caller="bcftools|freebayes|nanopolish|clair3",
     round=r"\d+",
 
@@ -457,10 +501,94 @@ def get_read_identity_tables(wildcards):
     return [row["read_identity_table"] for row in summary_rows()]
 
 
+def merfish_settings(**sections):
+    """`--param KEY=VALUE` options of `modelshrink merfish` for whole config sections.
+
+    Values are YAML flow mappings (the CLI parses them with yaml.safe_load): JSON would
+    write 1e-05, which YAML 1.1 reads as a string. As params: they make Snakemake rerun a
+    job exactly when its own settings change.
+    """
+    options = []
+    for key, value in sections.items():
+        text = yaml.safe_dump(
+            value, default_flow_style=True, sort_keys=True, width=1 << 20
+        )
+        options.append(f"--param {shlex.quote(f'{key}={text.strip()}')}")
+    return " ".join(options)
+
+
+def get_merfish_simulation_settings(wildcards):
+    return merfish_settings(simulation=MERFISH["simulation"])
+
+
+def get_merfish_train_settings(wildcards):
+    return merfish_settings(model=MERFISH["model"], train=MERFISH["train"])
+
+
+def get_merfish_variant_settings(wildcards):
+    """Only this variant's spec (and the training settings fine-tuning reuses): editing
+    one variant reruns that variant alone."""
+    name = wildcards.merfish_variant
+    return merfish_settings(
+        train=MERFISH["train"], variants={name: MERFISH["variants"][name]}
+    )
+
+
+def get_merfish_data(wildcards):
+    return MERFISH_DATA
+
+
+def get_merfish_evaluation(wildcards):
+    return MERFISH["evaluation"]
+
+
+def merfish_manifest():
+    """Per merFISH variant, its method and the two JSON files its summary row joins."""
+    return [
+        {
+            "variant": name,
+            "method": MERFISH["variants"][name]["method"],
+            "compress": f"results/merfish/variants/{name}.json",
+            "evaluation": f"results/merfish/evaluation/{name}.json",
+        }
+        for name in MERFISH_VARIANTS
+    ]
+
+
+def get_merfish_manifest(wildcards):
+    return json.dumps(merfish_manifest())
+
+
+def get_merfish_summary_inputs(wildcards):
+    return [
+        entry[key] for entry in merfish_manifest() for key in ("compress", "evaluation")
+    ]
+
+
+def get_merfish_curves(wildcards):
+    return [
+        f"results/merfish/evaluation/{name}.curves.tsv" for name in MERFISH_VARIANTS
+    ]
+
+
+def get_merfish_output():
+    """The merFISH branch's targets (none when merfish.enabled is false)."""
+    if not MERFISH["enabled"]:
+        return []
+    return [
+        "results/merfish/summary.tsv",
+        "results/merfish/plots/size_vs_accuracy.svg",
+        "results/merfish/plots/speed.svg",
+        "results/merfish/plots/curves.png",
+        *(f"results/merfish/maps/{name}.png" for name in MERFISH_VARIANTS),
+    ]
+
+
 def get_final_output():
     return [
         "results/summary.tsv",
         "results/plots/read_identity.svg",
         "results/plots/size_vs_accuracy.svg",
         "results/plots/f1.svg",
+        *get_merfish_output(),
     ]

@@ -251,6 +251,7 @@ def tiny_config(checkpoint: Path) -> dict[str, Any]:
     config["simulate"] = TINY_SIMULATION
     config["model"] = {"checkpoint": str(checkpoint), "sha256": sha256(checkpoint)}
     config["variants"] = TINY_VARIANTS
+    config["merfish"]["enabled"] = False  # the merFISH branch: tests/test_workflow_merfish.py
     return config
 
 

@@ -4,10 +4,16 @@
   modelshrink report summary --manifest JSON -o results/summary.tsv
   modelshrink report plots --summary results/summary.tsv --manifest JSON \\
       --read-identity-plot a.svg --pareto-plot b.svg --f1-plot c.svg
+  modelshrink report merfish --manifest JSON --reference TRAINED.safetensors \\
+      -o results/merfish/summary.tsv
+  modelshrink report merfish-plots --summary results/merfish/summary.tsv \\
+      --size-plot a.svg --speed-plot b.svg
 
 The manifest is a JSON list (or @FILE holding one) with, per variant x sample, the
 files each stage wrote: variant, sample, stats, speed, read_identity,
 read_identity_table, assembly_draft, assembly_polished, evaluation (null: no truth).
+The merFISH manifest is a JSON list (or @FILE) with, per variant: variant, method, compress
+(the `merfish compress --summary` JSON) and evaluation (the `merfish evaluate --out` JSON).
 """
 
 from __future__ import annotations
@@ -33,6 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plots.add_argument("--read-identity-plot", type=Path, required=True)
     plots.add_argument("--pareto-plot", type=Path, required=True)
     plots.add_argument("--f1-plot", type=Path, required=True)
+    merfish = kinds.add_parser("merfish", help="results/merfish/summary.tsv from a manifest")
+    merfish.add_argument("--manifest", required=True, help="JSON list of variants, or @FILE")
+    merfish.add_argument(
+        "--reference",
+        type=Path,
+        help="trained float32 model: the size baseline when no variant has method float32",
+    )
+    merfish.add_argument("-o", "--output", type=Path, required=True, help="summary TSV")
+    merfish_plots = kinds.add_parser(
+        "merfish-plots", help="merFISH size vs accuracy and time per tile plots"
+    )
+    merfish_plots.add_argument("--summary", type=Path, required=True, help="merFISH summary TSV")
+    merfish_plots.add_argument("--size-plot", type=Path, required=True)
+    merfish_plots.add_argument("--speed-plot", type=Path, required=True)
 
 
 def _manifest_text(value: str) -> str:
@@ -59,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             stats["nonzero_parameters"],
         )
         return 0
+    if args.kind in ("merfish", "merfish-plots"):
+        return _run_merfish(args)
     from modelshrink.report import summary
 
     manifest = summary.parse_manifest(_manifest_text(args.manifest))
@@ -74,4 +96,22 @@ def run(args: argparse.Namespace) -> int:
     plots.plot_size_vs_accuracy(rows, args.pareto_plot)
     plots.plot_f1(rows, args.f1_plot)
     log.info("wrote %s, %s, %s", args.read_identity_plot, args.pareto_plot, args.f1_plot)
+    return 0
+
+
+def _run_merfish(args: argparse.Namespace) -> int:
+    from modelshrink.report import merfish_summary
+
+    if args.kind == "merfish":
+        manifest = merfish_summary.parse_manifest(_manifest_text(args.manifest))
+        rows = merfish_summary.build_summary(manifest, args.reference)
+        merfish_summary.write_summary(rows, args.output)
+        log.info("wrote %d merFISH variants to %s", len(rows), args.output)
+        return 0
+    from modelshrink.report import merfish_plots
+
+    rows = merfish_summary.read_summary(args.summary)
+    merfish_plots.plot_size_vs_accuracy(rows, args.size_plot)
+    merfish_plots.plot_speed(rows, args.speed_plot)
+    log.info("wrote %s, %s", args.size_plot, args.speed_plot)
     return 0

@@ -92,6 +92,19 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
+def draw_pareto_front(ax: Any, points: Sequence[tuple[float, float]]) -> None:
+    """The front of `points` (size, accuracy) as a red step line, with a legend."""
+    front = pareto_front(points)
+    ax.step(
+        [points[i][0] for i in front],
+        [points[i][1] for i in front],
+        where="post",
+        color="tab:red",
+        label="Pareto front",
+    )
+    ax.legend(loc="best")
+
+
 def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
     plt = _pyplot()
     several = len({row["sample"] for row in rows}) > 1
@@ -113,15 +126,7 @@ def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> No
                     xytext=(3, 3),
                     textcoords="offset points",
                 )
-            front = pareto_front(points)
-            ax.step(
-                [points[i][0] for i in front],
-                [points[i][1] for i in front],
-                where="post",
-                color="tab:red",
-                label="Pareto front",
-            )
-            ax.legend(loc="best")
+            draw_pareto_front(ax, points)
         else:
             ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
         ax.set_xscale("log")

@@ -55,8 +55,8 @@ MANIFEST_KEYS = (
 )
 
 
-def parse_manifest(text: str) -> list[dict[str, Any]]:
-    """The workflow's JSON list of rows; each must name the files of MANIFEST_KEYS."""
+def parse_manifest(text: str, keys: Sequence[str] = MANIFEST_KEYS) -> list[dict[str, Any]]:
+    """The workflow's JSON list of rows; each must have `keys` (the files of MANIFEST_KEYS)."""
     try:
         rows = json.loads(text)
     except json.JSONDecodeError as error:
@@ -64,7 +64,7 @@ def parse_manifest(text: str) -> list[dict[str, Any]]:
     if not isinstance(rows, list) or not rows:
         raise ModelshrinkError("--manifest: expected a non-empty JSON list of rows")
     for number, row in enumerate(rows):
-        missing = [key for key in MANIFEST_KEYS if not isinstance(row, Mapping) or key not in row]
+        missing = [key for key in keys if not isinstance(row, Mapping) or key not in row]
         if missing:
             raise ModelshrinkError(f"--manifest row {number}: lacks the keys {missing}")
     return rows

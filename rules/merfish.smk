@@ -1,0 +1,163 @@
+# merFISH spot detector (anglerFISH): tiles -> float32 network -> variants -> scores -> report.
+# Settings: the merfish: section of config/config.yaml (config/README.md); every job gets
+# only its own settings as params, so editing one variant reruns that variant alone.
+
+
+rule merfish_simulate:
+    output:
+        directory("results/merfish/data"),
+    log:
+        "logs/merfish/simulate.log",
+    benchmark:
+        "benchmarks/merfish/simulate.tsv"
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    params:
+        settings=get_merfish_simulation_settings,
+    shell:
+        "modelshrink merfish simulate {params.settings} --out {output:q} > {log:q} 2>&1"
+
+
+rule merfish_train:
+    input:
+        get_merfish_data,
+    output:
+        model="results/merfish/train/float32.safetensors",
+        history="results/merfish/train/history.json",
+    log:
+        "logs/merfish/train.log",
+    benchmark:
+        "benchmarks/merfish/train.tsv"
+    conda:
+        "../envs/modelshrink.yaml"
+    # One thread: on two busy cores two torch threads train this small U-Net slower.
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        settings=get_merfish_train_settings,
+    shell:
+        "modelshrink merfish train {params.settings} --data {input:q} --out {output.model:q} "
+        "--history {output.history:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule merfish_compress:
+    input:
+        model=rules.merfish_train.output.model,
+        data=get_merfish_data,
+    output:
+        model="results/merfish/variants/{merfish_variant}.safetensors",
+        summary="results/merfish/variants/{merfish_variant}.json",
+    log:
+        "logs/merfish/compress/{merfish_variant}.log",
+    benchmark:
+        "benchmarks/merfish/compress/{merfish_variant}.tsv"
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        settings=get_merfish_variant_settings,
+    shell:
+        "modelshrink merfish compress {params.settings} --model {input.model:q} "
+        "--data {input.data:q} --variant {wildcards.merfish_variant} --out {output.model:q} "
+        "--summary {output.summary:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule merfish_evaluate:
+    input:
+        model=rules.merfish_compress.output.model,
+        data=get_merfish_data,
+    output:
+        metrics="results/merfish/evaluation/{merfish_variant}.json",
+        curves="results/merfish/evaluation/{merfish_variant}.curves.tsv",
+        maps=report(
+            "results/merfish/maps/{merfish_variant}.png",
+            caption="../report/merfish_maps.rst",
+            category="merFISH",
+            subcategory="Probability maps",
+            labels={"variant": "{merfish_variant}"},
+        ),
+    log:
+        "logs/merfish/evaluate/{merfish_variant}.log",
+    benchmark:
+        "benchmarks/merfish/evaluate/{merfish_variant}.tsv"
+    conda:
+        "../envs/modelshrink.yaml"
+    # One thread: the time per tile is stated for one thread, comparable across variants.
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        evaluation=get_merfish_evaluation,
+    shell:
+        "modelshrink merfish evaluate --model {input.model:q} --data {input.data:q} "
+        "--split {params.evaluation[split]} --runtime {params.evaluation[runtime]} "
+        "--repeats {params.evaluation[repeats]} --out {output.metrics:q} "
+        "--curves {output.curves:q} --maps {output.maps:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule merfish_report:
+    input:
+        reference=rules.merfish_train.output.model,
+        results=get_merfish_summary_inputs,
+    output:
+        report(
+            "results/merfish/summary.tsv",
+            caption="../report/merfish_summary.rst",
+            category="merFISH",
+            subcategory="Summary",
+        ),
+    log:
+        "logs/merfish/report.log",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    params:
+        manifest=get_merfish_manifest,
+    shell:
+        "modelshrink report merfish --manifest {params.manifest:q} "
+        "--reference {input.reference:q} -o {output:q} > {log:q} 2>&1"
+
+
+rule merfish_plots:
+    input:
+        summary=rules.merfish_report.output,
+        curves=get_merfish_curves,
+    output:
+        size=report(
+            "results/merfish/plots/size_vs_accuracy.svg",
+            caption="../report/merfish_size_vs_accuracy.rst",
+            category="merFISH",
+            subcategory="Plots",
+        ),
+        speed=report(
+            "results/merfish/plots/speed.svg",
+            caption="../report/merfish_speed.rst",
+            category="merFISH",
+            subcategory="Plots",
+        ),
+        curves=report(
+            "results/merfish/plots/curves.png",
+            caption="../report/merfish_curves.rst",
+            category="merFISH",
+            subcategory="Plots",
+        ),
+    log:
+        "logs/merfish/plots.log",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    shell:
+        "(modelshrink report merfish-plots --summary {input.summary:q} "
+        "--size-plot {output.size:q} --speed-plot {output.speed:q} "
+        "&& modelshrink merfish plot --curves {input.curves:q} --out {output.curves:q}) "
+        "> {log:q} 2>&1"
+
+
+# `snakemake --cores 2 merfish_all` runs the merFISH branch alone.
+rule merfish_all:
+    input:
+        get_merfish_output(),

@@ -1,0 +1,81 @@
+"""The merFISH report's figures, drawn from results/merfish/summary.tsv.
+
+Why these two: the question the original merFISH work answered was "how much smaller and
+faster, for how much accuracy?" — a size vs accuracy plot with its Pareto front answers the
+first half for both outputs of the network (positions and barcodes), and a time-per-tile bar
+chart, labelled with the speed-up and the execution path, answers the second (an int8 file
+that runs in float arithmetic is smaller but not faster, and the plot should show that).
+PR/ROC curves come from `modelshrink merfish plot`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelshrink.report.plots import _pyplot, _save, draw_pareto_front
+
+ACCURACIES = (
+    ("position_accuracy", "position accuracy (p > 0.5)"),
+    ("barcode_accuracy", "barcode accuracy (p > 0.9)"),
+)
+
+
+def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
+    """Stored KiB (log) against position and barcode accuracy, Pareto front in red."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, (column, title) in zip(axes, ACCURACIES, strict=True):
+        usable = [r for r in rows if r.get("bytes") and r.get(column) is not None]
+        points = [(float(r["bytes"]) / 1024, float(r[column])) for r in usable]
+        # variants on (nearly) the same spot, e.g. dynamic and float32: one dot, both names
+        spots: dict[tuple[float, float], tuple[tuple[float, float], list[str]]] = {}
+        for row, point in zip(usable, points, strict=True):
+            key = (round(math.log10(point[0]), 2), round(point[1], 3))
+            spots.setdefault(key, (point, []))[1].append(str(row["variant"]))
+        for point, names in spots.values():
+            ax.scatter(*point, color="tab:blue")
+            ax.annotate(
+                " = ".join(names), point, fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
+        if points:
+            draw_pareto_front(ax, points)
+        else:
+            ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("stored size (KiB, log scale)")
+        ax.set_ylabel(title)
+        ax.set_title(f"Size vs {title.split(' (')[0]}")
+    fig.tight_layout()
+    _save(fig, output)
+    plt.close(fig)
+
+
+def plot_speed(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
+    """Median milliseconds per tile per variant, each bar labelled speed-up and runtime."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(rows) + 2), 4.5))
+    values = [row.get("ms_per_tile") or 0.0 for row in rows]
+    bars = ax.bar(range(len(rows)), values, color="tab:blue")
+    for bar, row in zip(bars, rows, strict=True):
+        speedup = row.get("speedup")
+        label = f"{speedup:.2f}x\n" if speedup else ""
+        ax.annotate(
+            f"{label}{row.get('execution_path') or ''}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    threads = sorted({int(row["threads"]) for row in rows if row.get("threads")})
+    stated = ", ".join(map(str, threads)) or "?"
+    ax.set_xticks(range(len(rows)), [str(row["variant"]) for row in rows], rotation=45, ha="right")
+    ax.set_ylabel("ms per tile (median)")
+    ax.set_ylim(0, max(values, default=1.0) * 1.3 or 1.0)
+    ax.set_title(f"Inference time per tile ({stated} thread(s); label: speed-up vs float32)")
+    fig.tight_layout()
+    _save(fig, output)
+    plt.close(fig)
