@@ -94,6 +94,18 @@ def test_batching_threads_and_file_layout_do_not_change_calls(
     assert {k: v[0] for k, v in _fastq(other).items()} == expected
 
 
+def test_many_workers_emit_every_read_once_in_order(
+    tmp_path: Path, converted_model: Path, shared_data: Path, calls: Path
+) -> None:
+    output = tmp_path / "calls.fastq"
+    reads = str(shared_data / "taiyaki" / "reads")
+    args = ["basecall", str(converted_model), reads, reads, "-o", str(output), "--no-progress"]
+    assert main([*args, "--batch-size", "1", "--threads", "4"]) == 0
+    names = [line[1:] for line in output.read_text().splitlines()[::4]]
+    expected = list(_fastq(calls))
+    assert names == expected + expected
+
+
 def test_unaligned_bam_keeps_read_ids(
     tmp_path: Path, converted_model: Path, shared_data: Path, calls: Path
 ) -> None:

@@ -190,9 +190,9 @@ class Basecaller:
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for slots in _bounded_map(pool, self._run, self._batches(reads), 2 * workers):
-                    for entry, _ in slots:
-                        if not order or order[-1] is not entry:
-                            order.append(entry)
+                    # A read enters the queue with its first chunk; other workers may
+                    # finish its later chunks first, so membership cannot be inferred.
+                    order.extend(entry for entry, index in slots if index == 0)
                     while order and order[0].complete():
                         yield self._finish(order.popleft())
         finally:
