@@ -111,6 +111,49 @@ def test_original_scale_quant_with_a_list() -> None:
             r"finetune: unknown key\(s\) \['epochs'\]",
         ),
         ({"prunes": {}}, r"variants\.v: unknown key\(s\) \['prunes'\]"),
+        (
+            {
+                "prune": {"sparsity": {"sublayers.0.conv.weight": 0.1}},
+                "finetune": {"objective": "kd"},
+            },
+            r"finetune\.objective: 'kd' is not one of \['crf', 'distill', 'mixed'\]",
+        ),
+        (
+            {
+                "prune": {"sparsity": {"sublayers.0.conv.weight": 0.1}},
+                "finetune": {"distill_weight": 0.3},
+            },
+            r"finetune\.distill_weight: .* needs objective: mixed",
+        ),
+        (
+            {
+                "prune": {"sparsity": {"sublayers.0.conv.weight": 0.1}},
+                "finetune": {"objective": "mixed", "distill_weight": 1.0},
+            },
+            r"finetune\.distill_weight: 1\.0 must be in \(0, 1\)",
+        ),
+        (
+            {
+                "prune": {"sparsity": {"sublayers.0.conv.weight": 0.1}, "iterations": 0},
+                "finetune": {},
+            },
+            r"prune\.iterations: 0 must be > 0",
+        ),
+        (
+            {"prune": {"sparsity": {"sublayers.0.conv.weight": 0.1}, "iterations": 2}},
+            r"prune\.iterations: .*add a 'finetune'",
+        ),
+        (
+            {
+                "prune": {
+                    "method": "structured",
+                    "sparsity": {"sublayers.1": 0.2},
+                    "iterations": 2,
+                },
+                "finetune": {},
+            },
+            r"prune\.iterations: gradual pruning applies to the magnitude and global",
+        ),
     ],
 )
 def test_bad_specs_name_the_key(raw: dict, message: str) -> None:
@@ -127,3 +170,17 @@ def test_structured_and_global_methods() -> None:
         "g", {"prune": {"method": "global", "sparsity": {"sublayers.*.weight_*": 0.5}}}, NAMES
     )
     assert spec.prune.method == "global"
+
+
+def test_distillation_and_gradual_pruning_keys() -> None:
+    spec = parse_variant(
+        "kd",
+        {
+            "prune": {"sparsity": {"sublayers.*.cudnn_gru.weight_*": 0.5}, "iterations": 2},
+            "finetune": {"steps": 5, "objective": "mixed", "distill_weight": 0.75},
+        },
+        NAMES,
+    )
+    assert spec.prune.iterations == 2
+    assert spec.finetune == FinetuneSpec(steps=5, objective="mixed", distill_weight=0.75)
+    assert FinetuneSpec().objective == "crf" and FinetuneSpec().distill_weight == 0.5

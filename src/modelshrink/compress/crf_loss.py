@@ -9,6 +9,13 @@ The true sequence is coded as flip-flop states the way Taiyaki does: a base is i
 flip state unless it repeats the previous base while that one was flip, then flop
 (AAA -> flip A, flop A, flip A). A path spells the sequence when it visits those states
 in order, staying any number of steps in each; it starts in the first base's state.
+
+`flipflop_kl` is the distillation loss: the exact KL divergence between the teacher's
+and the student's distributions over whole state paths. Because a path's score is a
+sum of per-step transition scores, E_teacher[log P_student(path)] needs only the
+teacher's transition posteriors q: KL = (log Z_s - sum q * s_s) - (log Z_t - sum q * s_t).
+It needs no labels (any signal teaches), is zero when the student equals the teacher,
+and its gradient with respect to the student's scores is p_student - q_teacher.
 """
 
 from __future__ import annotations
@@ -102,10 +109,37 @@ def flipflop_nll(
             f"steps (one base per step at most), got lengths {lengths.tolist()}"
         )
     nll = _LogPartition.apply(scores) - sequence_log_score(scores, bases, lengths)
+    return _reduce(nll, nsteps, reduction, "flip-flop loss")
+
+
+def _reduce(losses: torch.Tensor, nsteps: int, reduction: str, what: str) -> torch.Tensor:
+    """Per-chunk losses [B] as asked: "none", "sum", or "mean" of the per-step losses."""
     if reduction == "none":
-        return nll
+        return losses
     if reduction == "sum":
-        return nll.sum()
+        return losses.sum()
     if reduction == "mean":
-        return (nll / nsteps).mean()
-    raise ModelshrinkError(f"flip-flop loss reduction {reduction!r}: expected none, mean or sum")
+        return (losses / nsteps).mean()
+    raise ModelshrinkError(f"{what} reduction {reduction!r}: expected none, mean or sum")
+
+
+def flipflop_kl(
+    scores: torch.Tensor, teacher_scores: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """KL(teacher || student) of the two flip-flop CRFs' path distributions.
+
+    scores, teacher_scores [T, B, 40]; the teacher's are treated as constants.
+    `reduction` as in `flipflop_nll` ("mean" divides each chunk by its T steps).
+    """
+    if scores.shape != teacher_scores.shape:
+        raise ModelshrinkError(
+            f"distillation loss: student scores {tuple(scores.shape)} and teacher scores "
+            f"{tuple(teacher_scores.shape)} differ; the teacher must see the same chunks"
+        )
+    nsteps = scores.shape[0]
+    teacher = teacher_scores.detach()
+    with torch.no_grad():
+        posteriors = transition_posteriors(teacher)
+        teacher_entropy = log_partition(teacher) - (posteriors * teacher).sum((0, 2))
+    cross_entropy = _LogPartition.apply(scores) - (posteriors * scores).sum((0, 2))
+    return _reduce(cross_entropy - teacher_entropy, nsteps, reduction, "distillation loss")

@@ -1,7 +1,9 @@
 """One variant file from the original model and a parsed spec, plus its report.
 
 The order is fixed: prune -> fine-tune (masks held; fake-quantized when `qat`) ->
-quantize -> store. Every tensor is stored in its cheapest honest encoding (sparse when
+quantize -> store. Gradual pruning (`prune.iterations` n > 1) repeats prune -> fine-tune
+n times at 1/n, 2/n, ... of the sparsity; the teacher of distillation is always the
+uncompressed original. Every tensor is stored in its cheapest honest encoding (sparse when
 the zeros pay for the mask), and the report is computed from the file written, not
 from the tensors in memory, so the numbers are those of what the basecaller will load.
 """
@@ -19,12 +21,16 @@ import torch
 from modelshrink.atomic import write_text_atomic
 from modelshrink.compress.cost import model_cost
 from modelshrink.compress.dynamic_int8 import EXECUTION, save_dynamic_int8
-from modelshrink.compress.finetune import FakeQuantization, FinetuneResult, finetune
+from modelshrink.compress.finetune import (
+    FakeQuantization,
+    FinetuneResult,
+    finetune,
+    write_loss_log,
+)
 from modelshrink.compress.prune import prune_global, prune_magnitude, prune_structured
 from modelshrink.compress.quantize import quantize_tensors
-from modelshrink.compress.spec import VariantSpec
+from modelshrink.compress.spec import PruneSpec, VariantSpec
 from modelshrink.compress.storage import (
-    StoredModel,
     compact_encoding,
     load_model,
     model_size_report,
@@ -45,18 +51,32 @@ class FinetuneOptions:
 
 
 def _pruned(
-    stored: StoredModel, spec: VariantSpec
+    architecture: Mapping[str, Any],
+    tensors: Mapping[str, torch.Tensor],
+    spec: PruneSpec | None,
+    fraction: float = 1.0,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(architecture, tensors, keep-masks) after the spec's pruning, if any."""
-    architecture, tensors = dict(stored.architecture), dict(stored.tensors)
-    if spec.prune is None:
+    """(architecture, tensors, keep-masks) after pruning `fraction` of the spec's
+    sparsities. Weights already zero sort first, so a later, larger fraction keeps
+    every earlier zero."""
+    architecture, tensors = dict(architecture), dict(tensors)
+    if spec is None:
         return architecture, tensors, {}
-    if spec.prune.method == "structured":
-        result = prune_structured(tensors, architecture, spec.prune.sparsity)
+    if spec.method == "structured":
+        result = prune_structured(tensors, architecture, spec.sparsity)
         return result.architecture, result.tensors, {}
-    prune = prune_global if spec.prune.method == "global" else prune_magnitude
-    result = prune(tensors, spec.prune.sparsity)
+    prune = prune_global if spec.method == "global" else prune_magnitude
+    result = prune(tensors, {key: value * fraction for key, value in spec.sparsity.items()})
     return architecture, result.tensors, result.masks
+
+
+def _merged(results: Sequence[FinetuneResult]) -> FinetuneResult:
+    """One result of several rounds: the last tensors, the logs numbered on."""
+    log = [
+        (step + 1, layer, loss)
+        for step, (_, layer, loss) in enumerate(row for result in results for row in result.log)
+    ]
+    return FinetuneResult(results[-1].tensors, log, sum(r.seconds for r in results))
 
 
 def build_variant(
@@ -75,24 +95,39 @@ def build_variant(
     if spec.finetune is not None:
         stride = model_cost(stored.architecture, stored.tensors).stride
         training = load_training_set(options.training, spec.finetune.chunk_length, stride)
-    architecture, tensors, masks = _pruned(stored, spec)
+    architecture, tensors = dict(stored.architecture), dict(stored.tensors)
     tuned = None
-    if spec.finetune is not None and training is not None:
+    if spec.finetune is None or training is None:
+        architecture, tensors, _ = _pruned(architecture, tensors, spec.prune)
+    else:
         quantization = None
         if spec.finetune.qat and spec.quantize is not None and spec.quantize.config is not None:
             quantization = FakeQuantization(spec.quantize.config, spec.quantize.params)
-        tuned = finetune(
-            architecture,
-            tensors,
-            training,
-            spec.finetune,
-            masks=masks,
-            quantization=quantization,
-            progress=options.progress,
-            loss_log=options.loss_log,
-            seed=options.seed,
-        )
-        tensors = tuned.tensors
+        rounds = spec.prune.iterations if spec.prune is not None else 1
+        seed = spec.finetune.seed if options.seed is None else options.seed
+        results = []
+        for round_ in range(1, rounds + 1):
+            architecture, tensors, masks = _pruned(
+                architecture, tensors, spec.prune, round_ / rounds
+            )
+            result = finetune(
+                architecture,
+                tensors,
+                training,
+                spec.finetune,
+                masks=masks,
+                quantization=quantization,
+                progress=options.progress,
+                seed=seed + round_ - 1,
+                teacher=stored.tensors,
+                teacher_architecture=stored.architecture,
+                label=f"round{round_}/" if rounds > 1 else "",
+            )
+            results.append(result)
+            tensors = result.tensors
+        tuned = _merged(results)
+        if options.loss_log is not None:
+            write_loss_log(options.loss_log, tuned.log)
     metadata = {"variant": spec.name, "source": Path(original).name}
     if spec.quantize is not None and spec.quantize.config is None:
         save_dynamic_int8(output, architecture, tensors, metadata)
