@@ -28,6 +28,7 @@ import torch
 
 from modelshrink.basecall import Basecaller, BasecallSettings, chunk_boundaries, stitch
 from modelshrink.basecaller_model import load_basecaller
+from modelshrink.compress.cost import dense_macs_per_step
 from modelshrink.signal.discover import find_read_files, iter_reads
 from modelshrink.signal.reads import med_mad_normalise
 from modelshrink.taiyaki import flipflop
@@ -129,15 +130,7 @@ def gemm_rate(threads: int) -> float:
 
 
 def macs_per_sample(network) -> float:
-    per_step = 0
-    for module in network.modules():
-        if isinstance(module, torch.nn.Conv1d):
-            per_step += module.in_channels * module.out_channels * module.kernel_size[0]
-        elif isinstance(module, torch.nn.GRU):
-            per_step += 3 * (module.input_size + module.hidden_size) * module.hidden_size
-        elif isinstance(module, torch.nn.Linear):
-            per_step += module.in_features * module.out_features
-    return per_step / network.stride
+    return dense_macs_per_step(network.architecture.to_dict()) / network.stride
 
 
 def main() -> None:

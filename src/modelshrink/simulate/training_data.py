@@ -50,6 +50,7 @@ import h5py
 import numpy as np
 
 from modelshrink.errors import ModelshrinkError
+from modelshrink.signal.reads import med_mad_normalise
 from modelshrink.simulate.reads import SimulatedRead
 from modelshrink.simulate.signal import encode_bases
 from modelshrink.simulate.sink import ReadSink
@@ -57,19 +58,11 @@ from modelshrink.simulate.sink import ReadSink
 FORMAT_NAME = "modelshrink-training-chunks"
 FORMAT_VERSION = 1
 DEFAULT_CHUNK_SAMPLES = 4000
-MAD_TO_SD = 1.4826
 
 
 class TrainingChunk(NamedTuple):
     signal: np.ndarray
     sequence: np.ndarray
-
-
-def normalise(picoamps: np.ndarray) -> np.ndarray:
-    """Median/MAD normalisation, as Taiyaki's basecaller (and our `basecall`) applies it."""
-    median = np.median(picoamps)
-    mad = np.median(np.abs(picoamps - median)) * MAD_TO_SD
-    return ((picoamps - median) / max(float(mad), 1e-6)).astype(np.float32)
 
 
 def cut_chunks(
@@ -123,7 +116,7 @@ class ChunkWriter(ReadSink):
         create("chunk_start", (0,), np.int64, maxshape=(None,), chunks=(4096,))
 
     def add(self, read: SimulatedRead) -> None:
-        signal = normalise(read.signal.to_picoamps())
+        signal = med_mad_normalise(read.signal.to_picoamps())
         bases = encode_bases(read.sequence).astype(np.uint8)
         pieces = list(cut_chunks(signal, bases, read.signal.base_starts, self.chunk_samples))
         if not pieces:
