@@ -86,7 +86,10 @@ rule reference_guided_assemble:
     conda:
         "../envs/racon.yaml"
     threads: 2
+    params:
+        quality_threshold=config["polish"]["racon_quality_threshold"],
     shell:
         "(minimap2 -x map-ont -t {threads} {input.reference:q} {input.reads:q} > {output.paf:q} "
-        "&& racon -u -t {threads} {input.reads:q} {output.paf:q} {input.reference:q} "
+        "&& racon -u -q {params.quality_threshold} -t {threads} {input.reads:q} "
+        "{output.paf:q} {input.reference:q} "
         "> {output.fasta:q}) 2> {log:q}"

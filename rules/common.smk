@@ -146,16 +146,43 @@ def known_parameter_names():
     return None
 
 
+def compression_spec(variant):
+    """What `modelshrink compress` applies: the variant's entry without `base`."""
+    return {k: v for k, v in config["variants"][variant].items() if k != "base"}
+
+
+def check_variant_bases():
+    """Each `base` names another variant (or original), without cycles."""
+    for name in COMPRESSED:
+        chain = [name]
+        while (base := config["variants"][chain[-1]].get("base", ORIGINAL)) != ORIGINAL:
+            if base not in config["variants"]:
+                raise WorkflowError(
+                    f"config key variants.{chain[-1]}.base: {base!r} is not a variant; "
+                    f"expected one of {[ORIGINAL, *COMPRESSED]}"
+                )
+            if base in chain:
+                raise WorkflowError(
+                    f"config key variants.{name}.base: the bases form a cycle "
+                    f"{' -> '.join([*chain, base])}"
+                )
+            chain.append(base)
+
+
 def check_variants():
     """Every variant spec parsed by the compression toolbox itself (parameter names,
     sparsities, schemes), so config mistakes surface now, not in compress_model."""
+    check_variant_bases()
     try:
         from modelshrink.compress.spec import parse_variants
         from modelshrink.errors import ModelshrinkError
     except ImportError:  # conda-only setup: compress_model checks the spec itself
         return
     try:
-        specs = parse_variants(config["variants"], known_parameter_names())
+        specs = parse_variants(
+            {name: compression_spec(name) for name in COMPRESSED},
+            known_parameter_names(),
+        )
     except ModelshrinkError as error:
         raise WorkflowError(f"config: {error}") from None
     finetuned = [name for name, spec in specs.items() if spec.finetune is not None]
@@ -366,7 +393,15 @@ def get_basecall_gpus(wildcards):
 def get_variant_spec(wildcards):
     """The variant's spec as canonical JSON; as a params: value it makes Snakemake
     rerun exactly the variants whose spec changed (the params rerun trigger)."""
-    return json.dumps(config["variants"][wildcards.variant], sort_keys=True)
+    return json.dumps(compression_spec(wildcards.variant), sort_keys=True)
+
+
+def get_compress_source(wildcards):
+    """The model a variant is compressed from: its `base` variant's file, by default
+    the converted original (so a fine-tuned variant can be stored a second way
+    without fine-tuning again)."""
+    base = config["variants"][wildcards.variant].get("base", ORIGINAL)
+    return f"results/models/{base}.safetensors"
 
 
 def get_training_data(wildcards):

@@ -31,7 +31,7 @@ rule model_convert:
 
 rule compress_model:
     input:
-        model=rules.model_convert.output,
+        model=get_compress_source,
         training=get_training_data,
     output:
         model="results/models/{variant}.safetensors",

@@ -16,9 +16,10 @@ rule racon_polish:
         mem_mb=4000,
     params:
         script=f"{SCRIPTS}/racon_round.sh",
+        quality_threshold=config["polish"]["racon_quality_threshold"],
     shell:
         "{params.script} {input.backbone:q} {input.reads:q} {output.paf:q} "
-        "{output.fasta:q} {threads} > {log:q} 2>&1"
+        "{output.fasta:q} {threads} {params.quality_threshold} > {log:q} 2>&1"
 
 
 rule nanopolish_index:
@@ -26,7 +27,6 @@ rule nanopolish_index:
         reads=rules.basecall_reads.output.fastq,
         fast5=get_reads,
     output:
-        fofn="results/basecalls/{variant}/{sample}.fast5.fofn",
         index=multiext(
             "results/basecalls/{variant}/{sample}.fastq.gz.index",
             "",
@@ -41,9 +41,10 @@ rule nanopolish_index:
     conda:
         "../envs/nanopolish.yaml"
     threads: 1
+    params:
+        script=f"{SCRIPTS}/nanopolish_index.sh",
     shell:
-        "(find {input.fast5:q} -name '*.fast5' > {output.fofn:q} "
-        "&& nanopolish index -f {output.fofn:q} {input.reads:q}) > {log:q} 2>&1"
+        "{params.script} {input.fast5:q} {input.reads:q} > {log:q} 2>&1"
 
 
 rule nanopolish_polish:

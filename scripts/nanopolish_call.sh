@@ -11,7 +11,9 @@ n=0
 while read -r region; do
     n=$((n + 1))
     nanopolish variants --ploidy 1 -t "$threads" -w "$region" -d "$depth" -r "$reads" \
-        -b "$bam" -g "$ref" -o "$work/part$n.vcf"
+        -b "$bam" -g "$ref" -o "$work/raw$n.vcf"
+    # nanopolish writes no ##contig lines, which bcftools needs
+    bcftools reheader --fai "$ref.fai" -o "$work/part$n.vcf" "$work/raw$n.vcf"
 done < "$work/windows"
 bcftools concat -Ou "$work"/part*.vcf | bcftools sort -Oz -o "$out.tmp.vcf.gz"
 mv "$out.tmp.vcf.gz" "$out"

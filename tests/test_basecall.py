@@ -12,7 +12,7 @@ import numpy as np
 import pysam
 import pytest
 
-from modelshrink.basecall import chunk_boundaries, stitch
+from modelshrink.basecall import chunk_boundaries, read_mean_qscore, stitch
 from modelshrink.cli import main
 
 # Taiyaki 5.3 basecall.py on these reads (TAIYAKI_FACTS.md): identities of the three that map.
@@ -142,7 +142,9 @@ def test_corrupt_read_is_skipped_and_counted(
     )
     assert code == 0
     assert output.read_text().count(">") == 4
-    assert summary.read_text().splitlines()[1].split("\t")[:2] == ["4", "1"]
+    header, row = (line.split("\t") for line in summary.read_text().splitlines())
+    assert row[:2] == ["4", "1"]
+    assert 3 < float(row[header.index("median_read_qscore")]) < 20
     assert victim.name in caplog.text
 
 
@@ -182,3 +184,9 @@ def test_chunking_and_stitching_follow_taiyaki() -> None:
     # first chunk [0, 950), middle [50, 800), last [200, 1000)
     assert len(stitched) == 950 + 750 + 800
     assert stitched[949] == 949 and stitched[950] == 1050 and stitched[-1] == 2999
+
+
+def test_read_mean_qscore_averages_error_probabilities_not_phred() -> None:
+    assert read_mean_qscore("+++") == pytest.approx(10.0)  # '+' is Q10
+    # Q10 and Q30: mean error (0.1 + 0.001) / 2 -> Q12.97, not the Phred mean of 20
+    assert read_mean_qscore("+?") == pytest.approx(-10 * np.log10(0.0505))

@@ -152,6 +152,23 @@ def test_dry_run_demo_config_plans_every_variant(tmp_path: Path) -> None:
     assert jobs["report_summary"] == jobs["report_plots"] == 1
 
 
+def test_dry_run_compresses_a_variant_from_its_base(tmp_path: Path) -> None:
+    config = demo_config()
+    config["variants"] = {
+        "pruned": TINY_VARIANTS["pruned10"],
+        "pruned_fp16": {"base": "pruned", "quantize": {"scheme": "float16"}},
+    }
+    workdir = copy_workflow(tmp_path / "wf", config)
+    output = run_snakemake(workdir, "-n", "--cores", "2").stdout
+    inputs = {}
+    for job in output.split("\nrule ")[1:]:
+        fields = dict(re.findall(r"^\s+(input|wildcards): (.*)$", job, re.MULTILINE))
+        if job.startswith("compress_model:"):
+            inputs[fields["wildcards"]] = fields["input"]
+    assert inputs["variant=pruned"] == "results/models/original.safetensors"
+    assert inputs["variant=pruned_fp16"] == "results/models/pruned.safetensors"
+
+
 @pytest.mark.parametrize(
     ("assembler", "caller", "evaluator", "expected"),
     [
@@ -189,6 +206,15 @@ def _unknown_parameter(config: dict[str, Any]) -> None:
     config["variants"]["pruned_v1"]["prune"]["sparsity"] = {"sublayers.9.gru.weight": 0.5}
 
 
+def _unknown_base(config: dict[str, Any]) -> None:
+    config["variants"]["fp16"]["base"] = "pruned_v3"
+
+
+def _base_cycle(config: dict[str, Any]) -> None:
+    config["variants"]["fp16"]["base"] = "scale8"
+    config["variants"]["scale8"]["base"] = "fp16"
+
+
 def _simulate_typo(config: dict[str, Any]) -> None:
     config["simulate"]["reads"]["coverag"] = 3
 
@@ -208,6 +234,8 @@ def _missing_reads(config: dict[str, Any], workdir: Path) -> None:
         (_sparsity_1_5, r"config key variants\.pruned_v1\.prune\.sparsity\..*1\.5"),
         (_unknown_variant_key, r"config key variants\.fp16: .*'quantise' was unexpected"),
         (_unknown_parameter, r"variants\.pruned_v1\.prune\.sparsity.*sublayers\.9\.gru\.weight"),
+        (_unknown_base, r"variants\.fp16\.base: 'pruned_v3' is not a variant; expected one of"),
+        (_base_cycle, r"variants\.fp16\.base: the bases form a cycle fp16 -> scale8 -> fp16"),
         (_simulate_typo, r"simulate\.reads: unknown key\(s\) coverag"),
         (_missing_reads, r"samples\.tsv line 2: sample 'mine': reads path .* does not exist"),
     ],

@@ -121,6 +121,13 @@ def quality_string(errprobs: np.ndarray, scale: float, offset: float) -> str:
     return (np.clip(qscores, 0, MAX_QSCORE) + 33.5).astype(np.uint8).tobytes().decode()
 
 
+def read_mean_qscore(qualities: str) -> float:
+    """A read's quality as basecallers summarise it: the Phred score of its mean error
+    probability (not the mean Phred score, which rewards a few very confident bases)."""
+    phred = np.frombuffer(qualities.encode(), dtype=np.uint8).astype(np.float64) - 33
+    return float(-10 * np.log10(np.mean(10 ** (-phred / 10))))
+
+
 class Basecaller:
     """Calls reads with one network; not thread-safe itself, it runs its own worker threads."""
 

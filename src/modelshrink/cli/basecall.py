@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def _check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from modelshrink.basecall import Basecaller, BasecallSettings
+    from modelshrink.basecall import Basecaller, BasecallSettings, read_mean_qscore
     from modelshrink.basecaller_model import load_basecaller
     from modelshrink.seqio import BasecallWriter
     from modelshrink.signal.discover import find_read_files, iter_reads
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         desc="basecalling", unit=" reads", disable=args.no_progress or None, file=sys.stderr
     )
     called = samples = bases = 0
+    qscores = []
     started = time.perf_counter()
     with BasecallWriter(args.output) as writer:
         for call in basecaller.call(iter_reads(files)):
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             called += 1
             samples += call.samples
             bases += len(call.sequence)
+            if call.qualities:
+                qscores.append(read_mean_qscore(call.qualities))
             progress.update()
         if called == 0:
             raise ModelshrinkError(
@@ -109,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
 
         write_text_atomic(
             args.summary,
-            "reads\tskipped\tbases\tsamples\tseconds\tsamples_per_second\n"
+            "reads\tskipped\tbases\tsamples\tseconds\tsamples_per_second\t"
+            "median_read_qscore\n"
             f"{called}\t{len(basecaller.corrupt)}\t{bases}\t{samples}\t{seconds:.3f}\t"
-            f"{samples / seconds:.1f}\n",
+            f"{samples / seconds:.1f}\t{statistics.median(qscores or [0.0]):.2f}\n",
         )
     return 0

@@ -33,6 +33,7 @@ COLUMNS = (
     "reads",
     "read_identity_median",
     "read_identity_mean",
+    "read_qscore_median",
     "assembly_identity_draft",
     "assembly_identity_polished",
     "snp_precision",
@@ -142,6 +143,7 @@ def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[st
         "reads": int(_number(reads.get("sequences")) or 0),
         "read_identity_median": _number(reads.get("median_identity")),
         "read_identity_mean": _number(reads.get("mean_identity")),
+        "read_qscore_median": _number(speed.get("median_read_qscore")),
         "assembly_identity_draft": _identity(entry["assembly_draft"], "median_identity"),
         "assembly_identity_polished": _identity(entry["assembly_polished"], "median_identity"),
     }
