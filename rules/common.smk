@@ -152,8 +152,15 @@ def compression_spec(variant):
 
 
 def check_variant_bases():
-    """Each `base` names another variant (or original), without cycles."""
+    """Each `base` names another variant (or original), without cycles, and is not
+    quantized: the order is always prune -> fine-tune -> quantize, once."""
     for name in COMPRESSED:
+        base = config["variants"][name].get("base", ORIGINAL)
+        if "quantize" in config["variants"].get(base, {}):
+            raise WorkflowError(
+                f"config key variants.{name}.base: {base!r} is quantized; a variant can "
+                f"only build on an unquantized one (prune -> fine-tune -> quantize)"
+            )
         chain = [name]
         while (base := config["variants"][chain[-1]].get("base", ORIGINAL)) != ORIGINAL:
             if base not in config["variants"]:

@@ -210,9 +210,13 @@ def _unknown_base(config: dict[str, Any]) -> None:
     config["variants"]["fp16"]["base"] = "pruned_v3"
 
 
+def _quantized_base(config: dict[str, Any]) -> None:
+    config["variants"]["pruned_v2"]["base"] = "scale8"
+
+
 def _base_cycle(config: dict[str, Any]) -> None:
-    config["variants"]["fp16"]["base"] = "scale8"
-    config["variants"]["scale8"]["base"] = "fp16"
+    config["variants"]["pruned_v1"]["base"] = "pruned_v2"
+    config["variants"]["pruned_v2"]["base"] = "pruned_v1"
 
 
 def _simulate_typo(config: dict[str, Any]) -> None:
@@ -235,7 +239,11 @@ def _missing_reads(config: dict[str, Any], workdir: Path) -> None:
         (_unknown_variant_key, r"config key variants\.fp16: .*'quantise' was unexpected"),
         (_unknown_parameter, r"variants\.pruned_v1\.prune\.sparsity.*sublayers\.9\.gru\.weight"),
         (_unknown_base, r"variants\.fp16\.base: 'pruned_v3' is not a variant; expected one of"),
-        (_base_cycle, r"variants\.fp16\.base: the bases form a cycle fp16 -> scale8 -> fp16"),
+        (_quantized_base, r"variants\.pruned_v2\.base: 'scale8' is quantized; a variant can"),
+        (
+            _base_cycle,
+            r"variants\.pruned_v1\.base: the bases form a cycle pruned_v1 -> pruned_v2 -> pruned_v1",  # noqa: E501
+        ),
         (_simulate_typo, r"simulate\.reads: unknown key\(s\) coverag"),
         (_missing_reads, r"samples\.tsv line 2: sample 'mine': reads path .* does not exist"),
     ],
