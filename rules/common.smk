@@ -626,9 +626,21 @@ def get_merfish_output():
     ]
 
 
+def stage_identity_outputs():
+    """Assembly identity after every polishing stage (the summary shows the first and
+    last); each stage's own number shows what it added."""
+    return [
+        f"results/assembly_identity/{variant}/{sample}/{stage}.summary.tsv"
+        for variant in VARIANTS
+        for sample in SAMPLES
+        for stage in assembly_stages()
+    ]
+
+
 def get_final_output():
     return [
         "results/summary.tsv",
+        *stage_identity_outputs(),
         "results/plots/read_identity.svg",
         "results/plots/size_vs_accuracy.svg",
         "results/plots/f1.svg",

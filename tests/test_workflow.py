@@ -189,6 +189,8 @@ def test_dry_run_tool_choices(
     jobs = planned_jobs(run_snakemake(workdir, "-n", "--cores", "2").stdout)
     for rule in [*expected, "nanopolish_polish", "nanopolish_index"]:
         assert jobs.get(rule, 0) >= 1, (rule, jobs)
+    # identity after each stage of the one (original) assembly: draft, racon, nanopolish
+    assert jobs["assembly_identity"] == 3
 
 
 # --- bad configs fail at startup with one clear message -----------------------------
