@@ -40,7 +40,8 @@ rule miniasm_assemble:
 
 
 # Debian 12's flye 2.9.1 is broken as packaged (calls minimap2 --secondary-seq and a
-# missing flye-samtools): use --sdm conda (envs/flye.yaml); see config/README.md.
+# missing flye-samtools): use --sdm conda (envs/flye.yaml) or the launcher that
+# install.sh puts in .venv/bin; see config/README.md.
 rule flye_assemble:
     input:
         reads=rules.basecall_reads.output.fastq,
@@ -57,17 +58,13 @@ rule flye_assemble:
     resources:
         mem_mb=9000,
     params:
+        script=f"{SCRIPTS}/flye_assemble.sh",
         read_type=config["assembly"]["flye"]["read_type"],
         iterations=config["assembly"]["flye"]["iterations"],
         genome_size=get_flye_genome_size,
-        workdir="results/assembly/{variant}/{sample}/flye.work",
     shell:
-        "(rm -rf {params.workdir:q} "
-        "&& flye --{params.read_type} {input.reads:q} --out-dir {params.workdir:q} "
-        "--threads {threads} --iterations {params.iterations} {params.genome_size} "
-        "&& mv {params.workdir:q}/assembly_info.txt {output.info:q} "
-        "&& mv {params.workdir:q}/assembly.fasta {output.fasta:q} "
-        "&& rm -rf {params.workdir:q}) > {log:q} 2>&1"
+        "{params.script} {input.reads:q} {output.fasta:q} {output.info:q} {threads} "
+        "{params.read_type} {params.iterations} {params.genome_size} > {log:q} 2>&1"
 
 
 # Rebaler-like reference-guided assembly: the reads' consensus laid on the reference by

@@ -92,11 +92,8 @@ rule medaka_polish:
     resources:
         mem_mb=8000,
     params:
+        script=f"{SCRIPTS}/medaka_polish.sh",
         model=config["polish"]["medaka"]["model"],
-        workdir="results/polish/{variant}/{sample}/medaka.work",
     shell:
-        "(rm -rf {params.workdir:q} "
-        "&& medaka_consensus -i {input.reads:q} -d {input.draft:q} -o {params.workdir:q} "
-        "-m {params.model:q} -t {threads} "
-        "&& mv {params.workdir:q}/consensus.fasta {output:q} && rm -rf {params.workdir:q}) "
-        "> {log:q} 2>&1"
+        "{params.script} {input.draft:q} {input.reads:q} {output:q} {params.model:q} "
+        "{threads} > {log:q} 2>&1"
