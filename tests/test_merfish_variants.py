@@ -5,6 +5,7 @@ One tiny trained network (width 0.125, 16x16 tiles, two epochs) is shared by all
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from modelshrink.merfish import quantize, storage
 from modelshrink.merfish.dataset import MerfishSplit, read_split
 from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec, TrainSpec, VariantSpec
-from modelshrink.merfish.train import new_model, train_model
+from modelshrink.merfish.train import dihedral, new_model, train_model
 from modelshrink.merfish.variants import make_variant
 
 torch.set_num_threads(1)
@@ -61,6 +62,46 @@ def test_training_is_seeded(splits: dict[str, MerfishSplit], trained: torch.nn.M
         trained.state_dict().values(), again.state_dict().values(), strict=True
     ):
         assert torch.equal(mine, theirs)
+
+
+def test_augmentation_moves_images_and_truth_together(splits: dict[str, MerfishSplit]) -> None:
+    images, position = splits["train"].images, splits["train"].position
+    generator = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(40):
+        turned_images, turned_position, turned_copy = dihedral(
+            generator, images, position, images[:, 0]
+        )
+        assert torch.equal(turned_images[:, 0], turned_copy)
+        # every emitter is still lit in some round at its (moved) truth pixel
+        brightest = turned_images.amax(dim=1)[turned_position]
+        assert brightest.min() > 2.0 and int(turned_position.sum()) == int(position.sum())
+        seen.add(tuple(turned_images[0, 0].flatten()[:8].tolist()))
+    assert len(seen) == 8  # all four turns, with and without a flip
+
+
+def test_onecycle_and_augmentation_change_training(splits: dict[str, MerfishSplit]) -> None:
+    plain = new_model(ModelSpec(width=0.125), seed=0)
+    varied = new_model(ModelSpec(width=0.125), seed=0)
+    train_model(plain, splits["train"], splits["val"], TRAIN)
+    spec = TrainSpec(epochs=2, batch_size=4, learning_rate=3e-3, schedule="onecycle", augment=True)
+    train_model(varied, splits["train"], splits["val"], spec)
+    weights = "stage1_647.down1.0.weight"
+    assert not torch.equal(plain.state_dict()[weights], varied.state_dict()[weights])
+    with pytest.raises(ModelshrinkError, match=r"merfish\.train\.schedule: expected one of"):
+        TrainSpec.from_mapping({"schedule": "cosine"})
+
+
+def test_frozen_batch_norm_keeps_running_statistics(
+    trained: torch.nn.Module, splits: dict[str, MerfishSplit]
+) -> None:
+    spec = TrainSpec(epochs=1, batch_size=4, learning_rate=1e-3)
+    statistic = "stage2.down1.1.running_mean"
+    for freeze in (True, False):
+        model = copy.deepcopy(trained)
+        before = model.state_dict()[statistic].clone()
+        train_model(model, splits["train"], splits["val"], spec, freeze_batch_norm=freeze)
+        assert torch.equal(model.state_dict()[statistic], before) is freeze
 
 
 @pytest.fixture

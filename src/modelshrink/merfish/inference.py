@@ -37,7 +37,8 @@ def make_runner(stored: StoredModel, runtime: str) -> tuple[Runner, dict[str, ob
         described["int8_convolutions"] = quantize.int8_conv_count(lowered)
         return lowered, described
     described["runtime"] = "eager"
-    return stored.module.eval(), described
+    # An int8 graph is exported in eval mode already and refuses `.eval()`.
+    return (stored.module if is_int8 else stored.module.eval()), described
 
 
 @torch.no_grad()

@@ -70,6 +70,22 @@ def evaluate_loss(model: nn.Module, split: MerfishSplit, spec: TrainSpec) -> flo
     return total / len(split)
 
 
+def dihedral(generator: torch.Generator, *tensors: torch.Tensor) -> list[torch.Tensor]:
+    """One random flip / quarter turn of the last two axes, the same for every tensor."""
+    turns = int(torch.randint(4, (1,), generator=generator))
+    flip = bool(torch.randint(2, (1,), generator=generator))
+    turned = [torch.rot90(tensor, turns, dims=(-2, -1)) for tensor in tensors]
+    return [torch.flip(tensor, dims=(-1,)) for tensor in turned] if flip else turned
+
+
+def _scheduler(
+    optimiser: torch.optim.Optimizer, spec: TrainSpec, steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if spec.schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(optimiser, spec.learning_rate, total_steps=steps)
+
+
 def train_model(
     model: nn.Module,
     train: MerfishSplit,
@@ -77,34 +93,46 @@ def train_model(
     spec: TrainSpec,
     after_step: Callable[[nn.Module], None] | None = None,
     keep_initial: bool = True,
+    freeze_batch_norm: bool = False,
 ) -> TrainResult:
     """AdamW with gradient clipping; the model ends holding its best-validation weights.
 
     `after_step` runs after every optimiser step (pruning uses it to re-apply its masks).
+    `spec.schedule` and `spec.augment` are explained in `TrainSpec`.
     `keep_initial=False` leaves the untrained state out of the best-epoch choice: a QAT graph's
     observers see data only while training, so its epoch 0 has no quantization parameters.
+    `freeze_batch_norm` trains with batch norm in eval mode (running statistics used and kept):
+    fine-tuning a converged network on small batches otherwise drags its statistics around,
+    and QAT folds exactly those statistics into the int8 weights. Weights and QAT observers
+    still train.
     """
     generator = torch.Generator().manual_seed(spec.seed)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay
     )
+    steps_per_epoch = -(-len(train) // spec.batch_size)
+    scheduler = _scheduler(optimiser, spec, spec.epochs * steps_per_epoch)
     best_state = copy.deepcopy(model.state_dict())
     initial_loss = evaluate_loss(model, val, spec)
     best_loss, best_epoch = (initial_loss if keep_initial else float("inf")), 0
     history = [{"epoch": 0.0, "train_loss": float("nan"), "val_loss": initial_loss}]
     for epoch in range(1, spec.epochs + 1):
-        model.train()
+        model.train(not freeze_batch_norm)
         order = torch.randperm(len(train), generator=generator)
         running = 0.0
         for start in range(0, len(train), spec.batch_size):
             batch = order[start : start + spec.batch_size]
-            loss = anglerfish_loss(
-                model(train.images[batch]), train.position[batch], train.barcode[batch], spec
-            )
+            tensors = [train.images[batch], train.position[batch], train.barcode[batch]]
+            if spec.augment:
+                tensors = dihedral(generator, *tensors)
+            images, position, barcode = tensors
+            loss = anglerfish_loss(model(images), position, barcode, spec)
             optimiser.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
             optimiser.step()
+            if scheduler is not None:
+                scheduler.step()
             if after_step is not None:
                 after_step(model)
             running += float(loss.detach()) * len(batch)
@@ -115,7 +143,9 @@ def train_model(
         log.info("epoch %d: train loss %.4f, val loss %.4f", epoch, running / len(train), val_loss)
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            steps_per_epoch = -(-len(train) // spec.batch_size)
+    scheduler = _scheduler(optimiser, spec, spec.epochs * steps_per_epoch)
+    best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(history=history, best_epoch=best_epoch, best_val_loss=best_loss)

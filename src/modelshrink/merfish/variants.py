@@ -31,7 +31,10 @@ STORED_NAME = {
 
 
 def _finetune_spec(train: TrainSpec, variant: VariantSpec) -> TrainSpec:
-    return dataclasses.replace(train, epochs=variant.epochs, learning_rate=variant.learning_rate)
+    """Fine-tuning starts from a converged network: a constant rate, no warm-up cycle."""
+    return dataclasses.replace(
+        train, epochs=variant.epochs, learning_rate=variant.learning_rate, schedule="constant"
+    )
 
 
 def make_variant(
@@ -68,6 +71,7 @@ def make_variant(
                 val_split,
                 _finetune_spec(train, variant),
                 after_step=lambda module: apply_masks(module, masks),
+                freeze_batch_norm=variant.freeze_batch_norm,
             )
             info["finetune_best_epoch"] = history.best_epoch
         info["pruned_tensors"] = len(masks)
@@ -80,7 +84,12 @@ def make_variant(
     else:  # qat
         prepared = quantize.prepare_qat(model, image_size)
         history = train_model(
-            prepared, train_split, val_split, _finetune_spec(train, variant), keep_initial=False
+            prepared,
+            train_split,
+            val_split,
+            _finetune_spec(train, variant),
+            keep_initial=False,
+            freeze_batch_norm=variant.freeze_batch_norm,
         )
         info["qat_best_epoch"] = history.best_epoch
         converted = quantize.convert_qat(prepared)
