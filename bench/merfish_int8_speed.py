@@ -1,10 +1,12 @@
 """merFISH: float32 vs int8 (static PTQ, QAT): stored size, what the int8 file holds, speed.
 
-Trains a small anglerFISH on simulated tiles (`--epochs 0` keeps the seeded untrained network:
-sizes and speeds do not depend on the weights, only accuracies do), makes the variants
+Simulates, trains and compresses with the `merfish:` settings of `--config` (the workflow's
+demo by default; `--image-size`, `--width`, `--epochs` override them; `--epochs 0` keeps the
+seeded untrained network: sizes and speeds do not depend on the weights, only accuracies do),
 through the code the workflow uses, and prints three tables:
 
-1. stored bytes and ratio to float32, reload seconds, the issue's accuracies;
+1. stored bytes and ratio to float32, reload seconds, the issue's accuracies and the
+   position-accuracy change against float32 in points;
 2. what the static int8 file holds: code bytes, scales, biases, activation qparams, header;
 3. median milliseconds per single-tile call of every runtime, measured in one process and
    interleaved (one call of each runtime per round, `--repeats` rounds) so load from other
@@ -14,12 +16,14 @@ through the code the workflow uses, and prints three tables:
 Numbers, not pass/fail.
 
     .venv/bin/python bench/merfish_int8_speed.py --workdir /tmp/merfish-bench
-    .venv/bin/python bench/merfish_int8_speed.py --workdir /tmp/merfish-full --width 1 --epochs 0
+    .venv/bin/python bench/merfish_int8_speed.py --workdir /tmp/merfish-full --image-size 64 \
+        --width 1 --epochs 0
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import yaml
 
 from modelshrink.compress.storage import model_size_report
 from modelshrink.merfish import storage
@@ -34,7 +39,7 @@ from modelshrink.merfish.dataset import MerfishSplit, read_split
 from modelshrink.merfish.evaluate import evaluate_file
 from modelshrink.merfish.inference import make_runner
 from modelshrink.merfish.simulate import write_dataset
-from modelshrink.merfish.spec import ModelSpec, SimulationSpec, TrainSpec, VariantSpec
+from modelshrink.merfish.spec import MerfishConfig
 from modelshrink.merfish.train import new_model, train_model
 from modelshrink.merfish.variants import make_variant
 
@@ -44,54 +49,58 @@ METRICS = ("position_accuracy", "position_jaccard", "barcode_accuracy", "barcode
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/merfish-bench"))
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--epochs", type=int, default=25, help="0: untrained (sizes/speed)")
-    parser.add_argument("--train-tiles", type=int, default=48)
-    parser.add_argument("--position-weight", type=float, default=3.0)
-    parser.add_argument("--qat-epochs", type=int, default=2)
+    parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    parser.add_argument("--image-size", type=int, help="override simulation.image_size")
+    parser.add_argument("--width", type=float, help="override model.width")
+    parser.add_argument("--epochs", type=int, help="override train.epochs; 0: untrained")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=40, help="interleaved timing rounds")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile runs")
     return parser.parse_args()
 
 
-def _make_models(args: argparse.Namespace) -> tuple[dict[str, Path], MerfishSplit]:
+def _settings(args: argparse.Namespace) -> MerfishConfig:
+    """The config's merfish settings with the command line's overrides."""
+    section = yaml.safe_load(args.config.read_text()).get("merfish") or {}
+    sections = ("simulation", "model", "train", "variants")
+    config = MerfishConfig.from_mapping({key: section[key] for key in sections if key in section})
+    simulation, model, train = config.simulation, config.model, config.train
+    if args.image_size:
+        emitters = round(simulation.emitter_count * (args.image_size / simulation.image_size) ** 2)
+        simulation = dataclasses.replace(
+            simulation, image_size=args.image_size, emitter_count=emitters
+        )
+    if args.width:
+        model = dataclasses.replace(model, width=args.width)
+    if args.epochs is not None:
+        train = dataclasses.replace(train, epochs=args.epochs)
+    return dataclasses.replace(config, simulation=simulation, model=model, train=train)
+
+
+def _make_models(
+    args: argparse.Namespace, config: MerfishConfig
+) -> tuple[dict[str, Path], MerfishSplit]:
     """Simulate, train and compress once per workdir; later runs reuse the files."""
     work, data = args.workdir, args.workdir / "data"
-    simulation = SimulationSpec(
-        image_size=args.image_size,
-        train_tiles=args.train_tiles,
-        val_tiles=8,
-        test_tiles=8,
-        emitter_count=args.image_size**2 // 85,
-    )
-    train_spec = TrainSpec(
-        epochs=args.epochs, batch_size=8, learning_rate=3e-3, position_weight=args.position_weight
-    )
+    image_size = config.simulation.image_size
     if not (data / "config.yml").is_file():
-        write_dataset(data, simulation)
+        write_dataset(data, config.simulation)
     train, val, test = (read_split(data, split) for split in ("train", "val", "test"))
     paths = {"float32": work / "float32.safetensors"}
     if not paths["float32"].is_file():
         started = time.perf_counter()
-        model = new_model(ModelSpec(width=args.width), seed=0)
-        result = train_model(model, train, val, train_spec)
+        model = new_model(config.model, seed=config.train.seed)
+        result = train_model(model, train, val, config.train)
         storage.save_float(
-            paths["float32"], model, "float32", args.image_size, {"best_epoch": result.best_epoch}
+            paths["float32"], model, "float32", image_size, {"best_epoch": result.best_epoch}
         )
         print(f"trained float32 in {time.perf_counter() - started:.0f} s")
     model = storage.load_model(paths["float32"]).module
-    variants = {
-        "static_int8": VariantSpec(method="static", calibration_tiles=32),
-        "qat_int8": VariantSpec(method="qat", epochs=args.qat_epochs, learning_rate=1e-4),
-        "fp16": VariantSpec(method="fp16"),
-    }
-    for name, spec in variants.items():
+    for name in ("static_int8", "qat_int8", "fp16"):
         paths[name] = work / f"{name}.safetensors"
         if not paths[name].is_file():
             started = time.perf_counter()
-            make_variant(model, spec, train_spec, train, val, paths[name])
+            make_variant(model, config.variant(name), config.train, train, val, paths[name])
             print(f"made {name} in {time.perf_counter() - started:.0f} s")
     return paths, test
 
@@ -99,17 +108,25 @@ def _make_models(args: argparse.Namespace) -> tuple[dict[str, Path], MerfishSpli
 def _size_table(paths: dict[str, Path], test: MerfishSplit) -> None:
     float_bytes = paths["float32"].stat().st_size
     labels = "".join(f"{name.replace('_', ' '):>19}" for name in METRICS)
-    print(f"\n{'variant':<13}{'bytes':>10}{'smaller':>9}{'reload s':>10}{labels}")
+    print(
+        f"\n{'variant':<13}{'bytes':>10}{'smaller':>9}{'reload s':>10}{labels}"
+        f"{'position vs float':>19}"
+    )
+    reference = None
     for name, path in paths.items():
         started = time.perf_counter()
         storage.load_model(path)
         reload_seconds = time.perf_counter() - started
         summary = evaluate_file(path, test, "auto", repeats=1).summary
+        reference = summary if reference is None else reference  # float32 comes first
+        change = 100 * (summary["position_accuracy"] - reference["position_accuracy"])
         print(
             f"{name:<13}{summary['stored_bytes']:>10}"
             f"{float_bytes / summary['stored_bytes']:>8.2f}x{reload_seconds:>10.1f}"
             + "".join(f"{summary[metric]:>19.3f}" for metric in METRICS)
+            + f"{change:>+13.2f} points"
         )
+    print(f"(test split: {len(test)} tiles, {int(test.position.sum())} emitters)")
 
 
 def _file_contents(path: Path) -> None:
@@ -172,12 +189,13 @@ def _speed_table(paths: dict[str, Path], tile: torch.Tensor, args: argparse.Name
 def main() -> None:
     args = _arguments()
     torch.set_num_threads(args.threads)
-    paths, test = _make_models(args)
+    config = _settings(args)
+    paths, test = _make_models(args, config)
+    size = config.simulation.image_size
     print(
-        f"\nmerFISH anglerFISH width {args.width} "
+        f"\nmerFISH anglerFISH width {config.model.width} "
         f"({sum(p.numel() for p in storage.load_model(paths['float32']).module.parameters())} "
-        f"float parameters), {args.image_size}x{args.image_size} tiles, "
-        f"{args.epochs} training epochs"
+        f"float parameters), {size}x{size} tiles, {config.train.epochs} training epochs"
     )
     _size_table(paths, test)
     _file_contents(paths["static_int8"])
