@@ -61,10 +61,10 @@ rule flye_assemble:
         script=f"{SCRIPTS}/flye_assemble.sh",
         read_type=config["assembly"]["flye"]["read_type"],
         iterations=config["assembly"]["flye"]["iterations"],
-        genome_size=get_flye_genome_size,
+        options=get_flye_options,
     shell:
         "{params.script} {input.reads:q} {output.fasta:q} {output.info:q} {threads} "
-        "{params.read_type} {params.iterations} {params.genome_size} > {log:q} 2>&1"
+        "{params.read_type} {params.iterations} {params.options} > {log:q} 2>&1"
 
 
 # Rebaler-like reference-guided assembly: the reads' consensus laid on the reference by

@@ -299,7 +299,7 @@ TOOL_SOURCES = {
     "racon": ("envs/racon.yaml", "apt-get install racon"),
     "flye": (
         "envs/flye.yaml",
-        "conda (Debian 12's flye 2.9.1 is broken: config/README.md)",
+        "./install.sh (Debian's flye + a working launcher in .venv/bin; config/README.md)",
     ),
     "nanopolish": ("envs/nanopolish.yaml", "apt-get install nanopolish"),
     "freebayes": ("envs/freebayes.yaml", "apt-get install freebayes"),
@@ -436,9 +436,15 @@ def get_draft_assembly(wildcards):
     return f"results/assembly/{wildcards.variant}/{wildcards.sample}/{DRAFT}.fasta"
 
 
-def get_flye_genome_size(wildcards):
-    size = config["assembly"]["flye"]["genome_size"]
-    return f"--genome-size {shlex.quote(size)}" if size else ""
+def get_flye_options(wildcards):
+    """--genome-size and --extra-params when set (flye estimates / uses its defaults)."""
+    settings = config["assembly"]["flye"]
+    options = []
+    if settings["genome_size"]:
+        options.append(f"--genome-size {shlex.quote(settings['genome_size'])}")
+    if settings["extra_params"]:
+        options.append(f"--extra-params {shlex.quote(settings['extra_params'])}")
+    return " ".join(options)
 
 
 def get_pass_only_flag(wildcards):

@@ -263,17 +263,18 @@ def test_bad_config_fails_at_startup(tmp_path: Path, break_config: Any, message:
 
 
 def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:
-    if shutil.which("flye"):
-        pytest.skip("flye is installed here")
+    if shutil.which("run_clair3.sh", path=snakemake_env()["PATH"]):
+        pytest.skip("clair3 is installed here")
     config = demo_config()
-    config["assembly"]["assembler"] = "flye"
+    config["calling"]["caller"] = "clair3"
+    config["calling"]["clair3"]["model_path"] = str(tmp_path)
     workdir = copy_workflow(tmp_path / "wf", config)
     result = run_snakemake(workdir, "--cores", "1", "results/demo/simulate.yaml", check=False)
     assert result.returncode != 0
     errors = result.stdout + result.stderr
     assert (
         "missing tools on PATH" in errors
-        and "flye: run with --sdm conda (envs/flye.yaml)" in errors
+        and "run_clair3.sh: run with --sdm conda (envs/clair3.yaml)" in errors
     )
     assert not (workdir / "results" / "demo" / "simulate.yaml").exists()
 
