@@ -18,8 +18,8 @@ Why each rule:
   distributions (`crf_loss.flipflop_kl`). Labels of simulated chunks describe the
   simulator, not real pores: with the same gradual 50 % GRU pruning schedule
   (bench/compress_goals.py), label training raised simulated identity 4.5 points above
-  the original's and lost 3-6 points on real reads, distillation stayed within 0.2
-  points on simulated reads and lost 1.8-3.8 on real ones. The teacher's outputs carry
+  the original's and lost 3-6 points on real reads, distillation stayed within 0.4
+  points on simulated reads and lost 1.1-3.8 on real ones. The teacher's outputs carry
   what the original knows about real signal, on any chunk.
 
 In training mode GruMod runs torch's nn.GRU (its fast loop is for inference only).
