@@ -81,7 +81,7 @@ def dihedral(generator: torch.Generator, *tensors: torch.Tensor) -> list[torch.T
 def _scheduler(
     optimiser: torch.optim.Optimizer, spec: TrainSpec, steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
-    if spec.schedule == "constant":
+    if spec.schedule == "constant" or steps == 0:  # no steps (epochs 0): nothing to schedule
         return None
     return torch.optim.lr_scheduler.OneCycleLR(optimiser, spec.learning_rate, total_steps=steps)
 
