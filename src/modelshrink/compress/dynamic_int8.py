@@ -30,7 +30,6 @@ from modelshrink.compress.storage import (
     save_model,
 )
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.layers import GruMod
 
 #: How the weights that run in int8 are stored; matches the observer below.
 STORED_CONFIG = PerChannelConfig(bits=8, axis=0, scale_dtype="float16")
@@ -68,35 +67,9 @@ def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
         warnings.filterwarnings("ignore", message=r"torch\.quantize_per_")
-        quantized = quantize_dynamic(
+        return quantize_dynamic(
             module, {nn.GRU: qconfig, nn.Linear: qconfig}, dtype=torch.qint8, inplace=False
         )
-    for layer in quantized.modules():
-        if isinstance(layer, GruMod) and not isinstance(layer.cudnn_gru, nn.GRU):
-            layer.inference_projections = DynamicInt8GruProjections(layer.cudnn_gru)
-    return quantized
-
-
-class DynamicInt8GruProjections:
-    """A dynamic int8 GRU's weights, run by fbgemm's dynamic int8 GEMM in our GRU loop.
-
-    ATen's quantized GRU steps through time more slowly than our float loop, which
-    hid most of int8's gain (1.2x); the GEMMs themselves run about 3x faster in int8.
-    Same kernel and activation quantization (per call, reduced range) as torch's
-    dynamic int8 Linear.
-    """
-
-    def __init__(self, gru: nn.Module) -> None:
-        weights, biases = gru.get_weight(), gru.get_bias()
-        prepack = torch.ops.quantized.linear_prepack
-        self.input = prepack(weights["weight_ih_l0"], biases["bias_ih_l0"])
-        self.hidden = prepack(weights["weight_hh_l0"], biases["bias_hh_l0"])
-
-    def project_input(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x, self.input, True)
-
-    def project_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(hidden, self.hidden, True)
 
 
 def int8_weight_names(architecture: Mapping[str, Any]) -> list[str]:

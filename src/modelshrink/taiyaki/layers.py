@@ -13,7 +13,7 @@ the attribute names Taiyaki pickles), with a `forward`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -81,50 +81,22 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-class GruProjections(Protocol):
-    """The two matrix products of a GRU step, biases included; the rest of the cell is
-    the same whatever number format the weights run in."""
-
-    def project_input(self, x: torch.Tensor) -> torch.Tensor:
-        """[n, insize] -> [n, 3 * size]: x W_ih^T + b_ih."""
-        ...
-
-    def project_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
-        """[batch, size] -> [batch, 3 * size]: h W_hh^T + b_hh."""
-        ...
-
-
-class FloatGruProjections:
-    """The products of a float nn.GRU's weights (fp32 GEMMs)."""
-
-    def __init__(self, gru: nn.GRU) -> None:
-        self.gru = gru
-        self.recurrent = gru.weight_hh_l0.t().contiguous()
-
-    def project_input(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.gru.bias_ih_l0, x, self.gru.weight_ih_l0.t())
-
-    def project_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.gru.bias_hh_l0, hidden, self.recurrent)
-
-
-def gru_inference(
-    x: torch.Tensor, projections: GruProjections, size: int, reverse: bool = False
-) -> torch.Tensor:
+def gru_inference(x: torch.Tensor, gru: nn.GRU, reverse: bool = False) -> torch.Tensor:
     """torch's GRU equations, evaluated faster than ATen's CPU kernel for inference.
 
     The input projection for all steps is one large GEMM; each step then needs one small
     GEMM and three fused element-wise ops. Running backwards in time in place of
-    flipping saves two copies for Taiyaki's Reverse layers. Matches nn.GRU to ~1e-6
-    with float projections.
+    flipping saves two copies for Taiyaki's Reverse layers. Matches nn.GRU to ~1e-6.
     """
     steps, batch, _ = x.shape
-    gates_in = projections.project_input(x.reshape(steps * batch, -1))
+    size = gru.hidden_size
+    gates_in = torch.addmm(gru.bias_ih_l0, x.reshape(steps * batch, -1), gru.weight_ih_l0.t())
     gates_in = gates_in.view(steps, batch, 3 * size)
+    recurrent = gru.weight_hh_l0.t().contiguous()
     hidden = x.new_zeros(batch, size)
     output = x.new_empty(steps, batch, size)
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
-        gates_hidden = projections.project_hidden(hidden)
+        gates_hidden = torch.addmm(gru.bias_hh_l0, hidden, recurrent)
         gates = gates_in[t]
         reset_update = torch.sigmoid(gates[:, : 2 * size] + gates_hidden[:, : 2 * size])
         reset, update = reset_update[:, :size], reset_update[:, size:]
@@ -182,15 +154,12 @@ class GruMod(TaiyakiLayer):
         super().__init__()
         self.insize, self.size = insize, size
         self.cudnn_gru = nn.GRU(insize, size, bias=True)
-        #: Set when `cudnn_gru` was swapped for a module our inference loop cannot read
-        #: (dynamic int8): the products to use in its place.
-        self.inference_projections: GruProjections | None = None
 
     def forward(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or type(self.cudnn_gru) is not nn.GRU:
+            # Training, or a swapped-in module (e.g. dynamic int8): use the module itself.
             return self.cudnn_gru(x.flip(0))[0].flip(0) if reverse else self.cudnn_gru(x)[0]
-        projections = self.inference_projections or FloatGruProjections(self.cudnn_gru)
-        return gru_inference(x, projections, self.size, reverse)
+        return gru_inference(x, self.cudnn_gru, reverse)
 
 
 @register
