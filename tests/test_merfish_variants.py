@@ -17,7 +17,7 @@ from modelshrink.merfish import quantize, storage
 from modelshrink.merfish.dataset import MerfishSplit, read_split
 from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec, TrainSpec, VariantSpec
-from modelshrink.merfish.train import dihedral, new_model, train_model
+from modelshrink.merfish.train import dihedral, evaluate_loss, new_model, train_model
 from modelshrink.merfish.variants import make_variant
 
 torch.set_num_threads(1)
@@ -62,6 +62,17 @@ def test_training_is_seeded(splits: dict[str, MerfishSplit], trained: torch.nn.M
         trained.state_dict().values(), again.state_dict().values(), strict=True
     ):
         assert torch.equal(mine, theirs)
+
+
+def test_training_ends_holding_the_best_validation_weights(
+    splits: dict[str, MerfishSplit],
+) -> None:
+    model = new_model(ModelSpec(width=0.125), seed=0)
+    spec = TrainSpec(epochs=3, batch_size=4, learning_rate=3.0)  # too high: later epochs worsen
+    result = train_model(model, splits["train"], splits["val"], spec)
+    losses = [epoch["val_loss"] for epoch in result.history]
+    assert result.best_epoch == losses.index(min(losses)) != len(losses) - 1
+    assert evaluate_loss(model, splits["val"], spec) == pytest.approx(min(losses), rel=1e-5)
 
 
 def test_augmentation_moves_images_and_truth_together(splits: dict[str, MerfishSplit]) -> None:

@@ -143,9 +143,7 @@ def train_model(
         log.info("epoch %d: train loss %.4f, val loss %.4f", epoch, running / len(train), val_loss)
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
-            steps_per_epoch = -(-len(train) // spec.batch_size)
-    scheduler = _scheduler(optimiser, spec, spec.epochs * steps_per_epoch)
-    best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(history=history, best_epoch=best_epoch, best_val_loss=best_loss)
