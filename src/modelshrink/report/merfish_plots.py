@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelshrink.report.plots import _pyplot, _save, draw_pareto_front
+from modelshrink.report.plots import _pyplot, _save, draw_size_panel
 
 ACCURACIES = (
     ("position_accuracy", "position accuracy (p > 0.5)"),
@@ -35,20 +35,10 @@ def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> No
         for row, point in zip(usable, points, strict=True):
             key = (round(math.log10(point[0]), 2), round(point[1], 3))
             spots.setdefault(key, (point, []))[1].append(str(row["variant"]))
-        for point, names in spots.values():
-            ax.scatter(*point, color="tab:blue")
-            ax.annotate(
-                " = ".join(names), point, fontsize=7, xytext=(3, 3), textcoords="offset points"
-            )
-        if points:
-            draw_pareto_front(ax, points)
-        else:
-            ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
-        ax.set_xscale("log")
+        spot_points = [point for point, _ in spots.values()]
+        spot_labels = [" = ".join(names) for _, names in spots.values()]
+        draw_size_panel(ax, spot_points, spot_labels, title, f"Size vs {title.split(' (')[0]}")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("stored size (KiB, log scale)")
-        ax.set_ylabel(title)
-        ax.set_title(f"Size vs {title.split(' (')[0]}")
     fig.tight_layout()
     _save(fig, output)
     plt.close(fig)

@@ -92,17 +92,30 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def draw_pareto_front(ax: Any, points: Sequence[tuple[float, float]]) -> None:
-    """The front of `points` (size, accuracy) as a red step line, with a legend."""
-    front = pareto_front(points)
-    ax.step(
-        [points[i][0] for i in front],
-        [points[i][1] for i in front],
-        where="post",
-        color="tab:red",
-        label="Pareto front",
-    )
-    ax.legend(loc="best")
+def draw_size_panel(
+    ax: Any, points: Sequence[tuple[float, float]], labels: Sequence[str], ylabel: str, title: str
+) -> None:
+    """One size-vs-accuracy panel (both model families): labelled dots of (KiB, accuracy)
+    on a log size axis and their Pareto front as a red step line."""
+    if points:
+        ax.scatter([p[0] for p in points], [p[1] for p in points], color="tab:blue")
+        for label, point in zip(labels, points, strict=True):
+            ax.annotate(label, point, fontsize=7, xytext=(3, 3), textcoords="offset points")
+        front = pareto_front(points)
+        ax.step(
+            [points[i][0] for i in front],
+            [points[i][1] for i in front],
+            where="post",
+            color="tab:red",
+            label="Pareto front",
+        )
+        ax.legend(loc="best")
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
+    ax.set_xscale("log")
+    ax.set_xlabel("stored size (KiB, log scale)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
 
 
 def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
@@ -116,23 +129,8 @@ def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> No
     for ax, (column, title) in zip(axes, metrics, strict=True):
         usable = [r for r in rows if r.get("bytes") and r.get(column) is not None]
         points = [(float(r["bytes"]) / 1024, float(r[column])) for r in usable]
-        if points:
-            ax.scatter([p[0] for p in points], [p[1] for p in points])
-            for row, point in zip(usable, points, strict=True):
-                ax.annotate(
-                    _label(row, several).replace("\n", " "),
-                    point,
-                    fontsize=7,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
-            draw_pareto_front(ax, points)
-        else:
-            ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
-        ax.set_xscale("log")
-        ax.set_xlabel("stored size (KiB, log scale)")
-        ax.set_ylabel(title)
-        ax.set_title(f"Size vs {title}")
+        labels = [_label(row, several).replace("\n", " ") for row in usable]
+        draw_size_panel(ax, points, labels, title, f"Size vs {title}")
     fig.tight_layout()
     _save(fig, output)
     plt.close(fig)
