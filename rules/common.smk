@@ -146,6 +146,11 @@ def known_parameter_names():
     return None
 
 
+def variant_base(variant):
+    """The variant a variant is compressed from (`base`; the converted original by default)."""
+    return config["variants"][variant].get("base", ORIGINAL)
+
+
 def compression_spec(variant):
     """What `modelshrink compress` applies: the variant's entry without `base`."""
     return {k: v for k, v in config["variants"][variant].items() if k != "base"}
@@ -155,14 +160,14 @@ def check_variant_bases():
     """Each `base` names another variant (or original), without cycles, and is not
     quantized: the order is always prune -> fine-tune -> quantize, once."""
     for name in COMPRESSED:
-        base = config["variants"][name].get("base", ORIGINAL)
+        base = variant_base(name)
         if "quantize" in config["variants"].get(base, {}):
             raise WorkflowError(
                 f"config key variants.{name}.base: {base!r} is quantized; a variant can "
                 f"only build on an unquantized one (prune -> fine-tune -> quantize)"
             )
         chain = [name]
-        while (base := config["variants"][chain[-1]].get("base", ORIGINAL)) != ORIGINAL:
+        while (base := variant_base(chain[-1])) != ORIGINAL:
             if base not in config["variants"]:
                 raise WorkflowError(
                     f"config key variants.{chain[-1]}.base: {base!r} is not a variant; "
@@ -407,8 +412,7 @@ def get_compress_source(wildcards):
     """The model a variant is compressed from: its `base` variant's file, by default
     the converted original (so a fine-tuned variant can be stored a second way
     without fine-tuning again)."""
-    base = config["variants"][wildcards.variant].get("base", ORIGINAL)
-    return f"results/models/{base}.safetensors"
+    return f"results/models/{variant_base(wildcards.variant)}.safetensors"
 
 
 def get_training_data(wildcards):
