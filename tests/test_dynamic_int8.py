@@ -15,19 +15,23 @@ from modelshrink.compress.dynamic_int8 import (
     quantize_dynamic_int8,
     save_dynamic_int8,
 )
+from modelshrink.compress.int8_gru import Int8GRU
 from modelshrink.compress.storage import load_model, model_size_report, save_model
 from modelshrink.errors import ModelshrinkError
+from modelshrink.taiyaki.gru_kernel import candidate_scale
 
 torch.set_num_threads(1)
 
 
-def test_quantize_dynamic_still_exists_and_converts_gru_and_linear() -> None:
-    """Fails loudly the day torch removes the only int8 path for GRUs."""
+def test_int8_apis_still_exist_and_convert_gru_and_linear() -> None:
+    """Fails loudly the day torch removes dynamic int8 Linear or the int8 GEMM."""
     from torch.ao.quantization import quantize_dynamic  # noqa: F401
 
+    codes = torch.tensor([[1, -2], [3, 4]], dtype=torch.int8)
+    assert torch.equal(torch._int_mm(codes, codes), codes.int() @ codes.int())
     module = nn.Sequential(nn.GRU(8, 8), nn.Linear(8, 4))
     quantized = quantize_dynamic_int8(module)
-    assert type(quantized[0]).__name__ == "GRU" and "dynamic" in type(quantized[0]).__module__
+    assert isinstance(quantized[0], Int8GRU)
     assert "dynamic" in type(quantized[1]).__module__
     assert isinstance(module[0], nn.GRU)  # the float module is left alone
 
@@ -45,12 +49,13 @@ def test_stored_codes_are_the_codes_that_run(tmp_path: Path) -> None:
 
     model = load_dynamic_int8(path)
     gru = model.sublayers[1].layer.cudnn_gru
-    running = gru.get_weight()["weight_hh_l0"]
     name = "sublayers.1.layer.cudnn_gru.weight_hh_l0"
     spec = stored.encoding_specs[name]
     expected_codes = (stored.tensors[name] / spec.scale.float()[:, None]).round()
-    assert torch.equal(running.int_repr().float(), expected_codes)
-    assert torch.allclose(running.q_per_channel_scales().float(), spec.scale.float(), rtol=1e-6)
+    assert torch.equal(gru.weight_hh_codes.t().float(), expected_codes)
+    doubling = candidate_scale(gru.hidden_size)  # the candidate rows run doubled
+    running_scale = gru.hidden_gate_scale * 127 / doubling
+    assert torch.allclose(running_scale, spec.scale.float(), rtol=1e-6)
     linear = model.sublayers[6].linear.weight()
     assert torch.equal(linear.dequantize(), stored.tensors["sublayers.6.linear.weight"])
 

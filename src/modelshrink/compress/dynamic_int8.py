@@ -1,17 +1,20 @@
-"""Real int8 execution of the GRUs and the output layer: PyTorch dynamic quantization.
+"""Real int8 execution of the GRUs and the output layer.
 
-The only place that calls `torch.ao.quantization.quantize_dynamic` (ENVIRONMENT.md: the
-only int8 path for GRUs in torch 2.13; deprecated but present). Dynamic-quantized
-modules cannot be saved with safetensors, and the original authors never managed to
-save theirs, so we store what they compute instead: the GRU and linear weights as
-per-channel symmetric int8 (`PerChannelConfig(8)`, our ordinary format), everything
-else float32. On load the float network is rebuilt from the decoded weights and
-quantized again with an observer that computes exactly the stored scales
-(max|w_c| / 127, codes in [-127, 127]), so the int8 codes that run are the stored ones.
+The output layer runs as PyTorch dynamic int8 (`torch.ao.quantization.quantize_dynamic`,
+called only here; deprecated but present in torch 2.13). The GRUs run as `Int8GRU`,
+our int8 GEMM kernel: PyTorch's own dynamic int8 GRU (ENVIRONMENT.md: the only int8 GRU
+in torch 2.13) was only ~1.25x faster than float32 on Taiyaki's small GRUs (int8_gru.py
+says why). Quantized modules cannot be saved with safetensors, and the original authors
+never managed to save theirs, so we store what they compute instead: the GRU and linear
+weights as per-channel symmetric int8 (`PerChannelConfig(8)`, our ordinary format),
+everything else float32. On load the float network is rebuilt from the decoded weights
+and quantized again with scales max|w_c| / 127 (codes in [-127, 127]), which are the
+stored scales, so the int8 codes that run are the stored ones.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from modelshrink.compress.int8_gru import Int8GRU
 from modelshrink.compress.layout import network_layout
 from modelshrink.compress.quantize import PerChannelConfig, quantize_per_channel
 from modelshrink.compress.storage import (
@@ -53,9 +57,9 @@ def _qconfig() -> Any:
 
 
 def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
-    """A copy of `module` whose nn.GRU and nn.Linear layers run in int8 (dynamic
-    activations, per-channel weights); convolutions stay float (dynamic quantization
-    does not cover them)."""
+    """A copy of `module` whose nn.GRU layers run as `Int8GRU` and whose nn.Linear layers
+    run as PyTorch dynamic int8 (dynamic activations, per-channel weights); convolutions
+    stay float (dynamic quantization does not cover them)."""
     try:
         from torch.ao.quantization import quantize_dynamic
     except ImportError as error:  # the API is deprecated; say so plainly if it goes
@@ -63,13 +67,20 @@ def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
             f"this torch ({torch.__version__}) has no torch.ao.quantization.quantize_dynamic; "
             f"dynamic int8 execution needs torch <= 2.15"
         ) from error
-    qconfig = _qconfig()
+    if not hasattr(torch, "_int_mm"):
+        raise ModelshrinkError(
+            f"this torch ({torch.__version__}) has no torch._int_mm (int8 GEMM); "
+            "int8 GRU execution needs it"
+        )
+    converted = copy.deepcopy(module)
+    for parent in list(converted.modules()):
+        for name, child in parent.named_children():
+            if type(child) is nn.GRU:
+                setattr(parent, name, Int8GRU(child))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
         warnings.filterwarnings("ignore", message=r"torch\.quantize_per_")
-        return quantize_dynamic(
-            module, {nn.GRU: qconfig, nn.Linear: qconfig}, dtype=torch.qint8, inplace=False
-        )
+        return quantize_dynamic(converted, {nn.Linear: _qconfig()}, dtype=torch.qint8, inplace=True)
 
 
 def int8_weight_names(architecture: Mapping[str, Any]) -> list[str]:

@@ -8,7 +8,8 @@ The 2*nbase*(nbase+1) scores of a step are laid out as
 Taiyaki's default ("posterior") decoding: the scores become log(posterior + 1e-8) of
 each transition, posteriors being the forward-backward marginals (the gradient of the
 log-partition function), then Viterbi on those. The forward-backward here is written
-out rather than taken from autograd, which is what makes it fast.
+out rather than taken from autograd, and in probability space, which is what makes it
+fast.
 """
 
 from __future__ import annotations
@@ -65,13 +66,15 @@ def _forward_step(fwd: torch.Tensor, scores_t: torch.Tensor, nbase: int) -> torc
     return torch.cat([into_flip, into_flop], 1)
 
 
-def _backward_step(bwd: torch.Tensor, scores_t: torch.Tensor, nbase: int) -> torch.Tensor:
-    to_flip, to_flop = _split(scores_t, nbase)
-    # Leaving source s into flip b: to_flip[b, s] + bwd[b]; into its own flop: to_flop.
-    via_flip = (to_flip + bwd[:, :nbase, None]).logsumexp(1)
-    from_flip = torch.logaddexp(via_flip[:, :nbase], to_flop[:, 0] + bwd[:, nbase:])
-    from_flop = torch.logaddexp(via_flip[:, nbase:], to_flop[:, 1] + bwd[:, nbase:])
-    return torch.cat([from_flip, from_flop], 1)
+def _transition_ends(nbase: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source and destination state of each of the 2*nbase*(nbase+1) scores."""
+    nstate = 2 * nbase
+    flip_source = torch.arange(nstate).repeat(nbase)
+    flip_destination = torch.arange(nbase).repeat_interleave(nstate)
+    bases = torch.arange(nbase)
+    source = torch.cat([flip_source, bases, nbase + bases])
+    destination = torch.cat([flip_destination, nbase + bases, nbase + bases])
+    return source, destination
 
 
 @torch.no_grad()
@@ -79,29 +82,34 @@ def transition_posteriors(scores: torch.Tensor) -> torch.Tensor:
     """Posterior probability of every transition at every step, [T, B, S] like `scores`.
 
     Equals the gradient of `log_partition(scores).sum()` with respect to `scores`.
+    Forward-backward runs in probability space, renormalised every step: one batched
+    state x state matrix product per step instead of a dozen log-space ops; the
+    posteriors of all steps then come out of a few whole-tensor ops. Each step's scores
+    are shifted by their maximum before exp, which changes no posterior.
     """
     nsteps, batch, nscore = scores.shape
     nbase = nbase_from_scores(nscore)
-    fwd = torch.empty(nsteps + 1, batch, 2 * nbase, dtype=scores.dtype, device=scores.device)
-    fwd[0] = _initial_state(batch, nbase, PARTITION_START_PENALTY, scores)
-    for t in range(nsteps):
-        step = _forward_step(fwd[t], scores[t], nbase)
-        fwd[t + 1] = step - step.logsumexp(1, keepdim=True)
+    nstate = 2 * nbase
+    source, destination = (ends.to(scores.device) for ends in _transition_ends(nbase))
+    weights = (scores - scores.amax(2, keepdim=True)).exp()
+    matrices = scores.new_zeros(nsteps, batch, nstate * nstate)
+    matrices.index_copy_(2, source * nstate + destination, weights)
+    matrices = matrices.view(nsteps, batch, nstate, nstate)
 
-    posteriors = torch.empty_like(scores)
-    bwd = torch.zeros(batch, 2 * nbase, dtype=scores.dtype, device=scores.device)
+    forward = scores.new_empty(nsteps + 1, batch, 1, nstate)
+    forward[0] = _initial_state(batch, nbase, PARTITION_START_PENALTY, scores)[:, None].exp()
+    for t in range(nsteps):
+        step = torch.bmm(forward[t], matrices[t])
+        torch.div(step, step.sum(2, keepdim=True), out=forward[t + 1])
+    backward = scores.new_empty(nsteps + 1, batch, nstate, 1)
+    backward[nsteps] = 1
     for t in range(nsteps - 1, -1, -1):
-        to_flip, to_flop = _split(scores[t], nbase)
-        into_flip = fwd[t][:, None, :] + to_flip + bwd[:, :nbase, None]
-        into_flop = (
-            torch.stack([fwd[t][:, :nbase] + to_flop[:, 0], fwd[t][:, nbase:] + to_flop[:, 1]], 1)
-            + bwd[:, None, nbase:]
-        )
-        joint = torch.cat([into_flip.reshape(batch, -1), into_flop.reshape(batch, -1)], 1)
-        posteriors[t] = (joint - joint.logsumexp(1, keepdim=True)).exp()
-        step = _backward_step(bwd, scores[t], nbase)
-        bwd = step - step.logsumexp(1, keepdim=True)
-    return posteriors
+        step = torch.bmm(matrices[t], backward[t + 1])
+        torch.div(step, step.sum(1, keepdim=True), out=backward[t])
+
+    posteriors = weights.mul_(forward[:-1, :, 0].index_select(2, source))
+    posteriors.mul_(backward[1:, :, :, 0].index_select(2, destination))
+    return posteriors.div_(posteriors.sum(2, keepdim=True))
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from modelshrink.errors import ModelshrinkError
+from modelshrink.taiyaki.gru_kernel import float_gru_inference
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
@@ -81,33 +82,6 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def gru_inference(x: torch.Tensor, gru: nn.GRU, reverse: bool = False) -> torch.Tensor:
-    """torch's GRU equations, evaluated faster than ATen's CPU kernel for inference.
-
-    The input projection for all steps is one large GEMM; each step then needs one small
-    GEMM and three fused element-wise ops. Running backwards in time in place of
-    flipping saves two copies for Taiyaki's Reverse layers. Matches nn.GRU to ~1e-6.
-    """
-    steps, batch, _ = x.shape
-    size = gru.hidden_size
-    gates_in = torch.addmm(gru.bias_ih_l0, x.reshape(steps * batch, -1), gru.weight_ih_l0.t())
-    gates_in = gates_in.view(steps, batch, 3 * size)
-    recurrent = gru.weight_hh_l0.t().contiguous()
-    hidden = x.new_zeros(batch, size)
-    output = x.new_empty(steps, batch, size)
-    for t in range(steps - 1, -1, -1) if reverse else range(steps):
-        gates_hidden = torch.addmm(gru.bias_hh_l0, hidden, recurrent)
-        gates = gates_in[t]
-        reset_update = torch.sigmoid(gates[:, : 2 * size] + gates_hidden[:, : 2 * size])
-        reset, update = reset_update[:, :size], reset_update[:, size:]
-        candidate = torch.tanh(
-            torch.addcmul(gates[:, 2 * size :], reset, gates_hidden[:, 2 * size :])
-        )
-        hidden = torch.addcmul(candidate, update, hidden - candidate)
-        output[t] = hidden
-    return output
-
-
 @register
 class Convolution(TaiyakiLayer):
     """Zero padding, strided 1-D convolution, activation (Taiyaki's `Convolution`)."""
@@ -156,10 +130,12 @@ class GruMod(TaiyakiLayer):
         self.cudnn_gru = nn.GRU(insize, size, bias=True)
 
     def forward(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+        if hasattr(self.cudnn_gru, "sequence"):  # a swapped-in int8 GRU
+            return self.cudnn_gru.sequence(x, reverse)
         if torch.is_grad_enabled() or type(self.cudnn_gru) is not nn.GRU:
-            # Training, or a swapped-in module (e.g. dynamic int8): use the module itself.
+            # Training, or another swapped-in module: use the module itself.
             return self.cudnn_gru(x.flip(0))[0].flip(0) if reverse else self.cudnn_gru(x)[0]
-        return gru_inference(x, self.cudnn_gru, reverse)
+        return float_gru_inference(x, self.cudnn_gru, reverse)
 
 
 @register

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Int8 against float32 basecalling speed on this CPU, end to end, side by side.
+
+Issue 4's goal (c): dynamic int8 execution >= 1.5x the fp32 basecalling speed. Both
+models are the same network (the int8 one is what `load_basecaller` returns for a
+`dynamic_int8` variant file: int8 GRUs and output layer, float convolution and
+decoder), run by the same Basecaller with the same settings. Configurations are
+interleaved and repeated, and medians reported, because this machine is shared and a
+single run can be off by 30 %.
+
+    .venv/bin/python bench/int8_speed.py MODEL [READS...] [--copies 10] [--repeats 5]
+
+READS defaults to the shared real reads (MODELSHRINK_TEST_DATA), tiled --copies times;
+with --reference (default: the shared reads' reference) the calls' median read
+identity is printed for both models, as a check that int8 still basecalls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from modelshrink.basecall import Basecaller, BasecallSettings
+from modelshrink.basecaller_model import load_basecaller
+from modelshrink.compress.dynamic_int8 import quantize_dynamic_int8
+from modelshrink.evaluate.identity import read_identity
+from modelshrink.signal.discover import find_read_files, iter_reads
+
+
+def samples_per_second(network, reads, workers: int) -> tuple[float, list[str]]:
+    caller = Basecaller(network, BasecallSettings(threads=workers))
+    started = time.perf_counter()
+    calls = [call.sequence for call in caller.call(reads)]
+    return sum(len(read.raw) for read in reads) / (time.perf_counter() - started), calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model", type=Path)
+    parser.add_argument("reads", type=Path, nargs="*")
+    parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reference", type=Path)
+    args = parser.parse_args()
+    if not args.reads:
+        data = Path(
+            os.environ.get("MODELSHRINK_TEST_DATA", Path(__file__).parents[2] / "shared/data")
+        )
+        args.reads = [data / "taiyaki" / "reads"]
+        args.reference = args.reference or data / "taiyaki" / "genomic_reference.fasta"
+    reads = [r for r in iter_reads(find_read_files(args.reads)) if not isinstance(r, Exception)]
+    reads = [read for _ in range(args.copies) for read in reads]
+    float_network = load_basecaller(args.model)
+    networks = {"float32": float_network, "int8": quantize_dynamic_int8(float_network)}
+    speeds: dict[tuple[str, int], list[float]] = {}
+    calls: dict[str, list[str]] = {}
+    for _ in range(args.repeats):
+        for workers in (1, 2):
+            for name, network in networks.items():
+                speed, calls[name] = samples_per_second(network, reads, workers)
+                speeds.setdefault((name, workers), []).append(speed)
+
+    samples = sum(len(read.raw) for read in reads)
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs; {len(reads)} reads, {samples:,} "
+        f"samples; median of {args.repeats} interleaved runs"
+    )
+    print(f"{'workers':>7} {'float32 samples/s':>18} {'int8 samples/s':>15} {'int8 / float32':>15}")
+    for workers in (1, 2):
+        fp32 = statistics.median(speeds["float32", workers])
+        int8 = statistics.median(speeds["int8", workers])
+        print(f"{workers:7d} {fp32:18,.0f} {int8:15,.0f} {int8 / fp32:14.2f}x")
+    if args.reference:
+        unique = len(reads) // args.copies
+        for name, sequences in calls.items():
+            identity = median_identity(reads[:unique], sequences, args.reference)
+            print(f"{name}: median read identity of the calls {identity:.4f}")
+
+
+def median_identity(reads, sequences: list[str], reference: Path) -> float:
+    """Median Wick identity of one call per read (0 for a read that does not map)."""
+    with tempfile.TemporaryDirectory() as folder:
+        fasta = Path(folder) / "calls.fasta"
+        fasta.write_text(
+            "".join(f">{r.read_id}\n{s}\n" for r, s in zip(reads, sequences, strict=False))
+        )
+        scores = {score.name: score.identity for score in read_identity(fasta, reference)}
+    return statistics.median(scores.get(read.read_id, 0.0) for read in reads)
+
+
+if __name__ == "__main__":
+    main()

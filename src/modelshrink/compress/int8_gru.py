@@ -1,0 +1,85 @@
+"""A GRU whose matrix products run in int8: int8 x int8 -> int32 GEMMs (`torch._int_mm`).
+
+PyTorch's dynamic int8 GRU (`torch.ao.nn.quantized.dynamic.GRU`) is only ~1.25x faster
+than float32 at Taiyaki's hidden size of 96: it quantizes the hidden state with a
+min/max pass every step and keeps ATen's slow element-wise GRU cell. Here the same
+int8 weights run inside `gru_sequence`, the float loop's time stepping, with:
+
+- weights: per-channel symmetric int8, scale max|w_c| / 127, codes in [-127, 127]
+  (what `dynamic_int8.STORED_CONFIG` stores, so the stored codes are the codes that run);
+- inputs: per-tensor symmetric int8 with a dynamic scale, one per block of time steps;
+- the hidden state: int8 with the fixed scale 1/127. A GRU's state is a convex
+  combination of tanh outputs and the previous state, so it never leaves [-1, 1]; the
+  fixed scale is the one a dynamic min/max would pick, without the per-step pass.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from modelshrink.errors import ModelshrinkError
+from modelshrink.taiyaki.gru_kernel import (
+    candidate_bias,
+    candidate_scale,
+    gru_sequence,
+    input_bias,
+)
+
+INT8_MAX = 127
+
+
+def per_channel_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """int8 codes and float32 scales (one per output row) of a weight matrix."""
+    scale = weight.detach().abs().amax(dim=1) / INT8_MAX
+    safe = torch.where(scale == 0, torch.ones_like(scale), scale)
+    codes = (weight.detach() / safe[:, None]).round().clamp(-INT8_MAX, INT8_MAX)
+    return codes.to(torch.int8), scale
+
+
+def quantize_symmetric(values: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    return torch.round(values / scale).to(torch.int8)
+
+
+class Int8GRU(nn.Module):
+    """A single-layer, unidirectional, time-major nn.GRU with int8 matrix products."""
+
+    def __init__(self, gru: nn.GRU) -> None:
+        super().__init__()
+        if gru.num_layers != 1 or gru.bidirectional or gru.batch_first or not gru.bias:
+            raise ModelshrinkError(
+                "int8 GRU execution supports single-layer, unidirectional, time-major GRUs "
+                f"with biases; got {gru}"
+            )
+        self.input_size, self.hidden_size = gru.input_size, gru.hidden_size
+        doubling = candidate_scale(gru.hidden_size)
+        ih_codes, ih_scale = per_channel_codes(gru.weight_ih_l0)
+        hh_codes, hh_scale = per_channel_codes(gru.weight_hh_l0)
+        # [in, 3H] layouts for activation @ codes; gate scales carry the candidate doubling
+        self.register_buffer("weight_ih_codes", ih_codes.t().contiguous())
+        self.register_buffer("weight_hh_codes", hh_codes.t().contiguous())
+        self.register_buffer("input_gate_scale", ih_scale * doubling)
+        self.register_buffer("hidden_gate_scale", hh_scale * doubling / INT8_MAX)
+        self.register_buffer("bias_ih", input_bias(gru.bias_ih_l0, gru.bias_hh_l0))
+        self.bias_candidate = candidate_bias(gru.bias_hh_l0)
+
+    def input_gates(self, inputs: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        step = inputs.abs().amax().clamp_min(torch.finfo(torch.float32).tiny) / INT8_MAX
+        products = torch._int_mm(quantize_symmetric(inputs, step), self.weight_ih_codes)
+        return torch.addcmul(self.bias_ih, products, self.input_gate_scale * step, out=out)
+
+    def sequence(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+        """Output sequence [T, B, H] from a zero state, running backwards if `reverse`."""
+        return gru_sequence(
+            x,
+            self.input_gates,
+            self.weight_hh_codes,
+            self.bias_candidate,
+            self.hidden_gate_scale,
+            reverse,
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """nn.GRU's calling convention (no initial state): (output, final state)."""
+        output = self.sequence(x)
+        return output, output[-1:]
