@@ -10,12 +10,14 @@ cd "$(dirname "$0")"
 TORCH_WHL=${MODELSHRINK_TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}
 VENV=${MODELSHRINK_VENV:-.venv}
 DEBIAN_TOOLS=(minimap2 racon samtools bcftools tabix flye miniasm nanopolish freebayes seqkit
-              libvbz-hdf-plugin0 zlib1g-dev build-essential)
+              libvbz-hdf-plugin0 zlib1g-dev build-essential ninja-build)
 MEDAKA=medaka==2.2.2     # keeps torch 2.13, brings pysam 0.23.0 and ont-mappy (not mappy)
 FLYE_MINIMAP2=2.31       # Debian's flye 2.9.1 needs minimap2 >= 2.26 (--secondary-seq)
 
 missing_tools=()
-for tool in minimap2 racon samtools bcftools tabix bgzip flye miniasm nanopolish freebayes seqkit; do
+# g++ and ninja compile the fused GRU kernel (src/modelshrink/taiyaki/gru_steps.cpp)
+for tool in minimap2 racon samtools bcftools tabix bgzip flye miniasm nanopolish freebayes seqkit \
+            g++ ninja; do
     command -v "$tool" >/dev/null 2>&1 || missing_tools+=("$tool")
 done
 if ((${#missing_tools[@]})); then

@@ -8,9 +8,21 @@ from torch import nn
 
 from modelshrink.compress.int8_gru import Int8GRU, per_channel_codes
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.gru_kernel import BLOCK_STEPS, float_gru_inference
+from modelshrink.taiyaki import gru_kernel
+from modelshrink.taiyaki.gru_extension import compiled_kernels
+from modelshrink.taiyaki.gru_kernel import block_length, float_gru_inference, quantize_symmetric
+
+BLOCK_STEPS = block_length(3)  # the tests' batch size
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(params=["compiled", "torchscript"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with the fused C++ kernel and again with the TorchScript fallback."""
+    if request.param == "torchscript":
+        monkeypatch.setattr(gru_kernel, "compiled_kernels", lambda: None)
+    return request.param
 
 
 def trained_size_gru(seed: int, recurrent_bias: bool) -> nn.GRU:
@@ -31,7 +43,7 @@ def inputs(steps: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("recurrent_bias", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_float_loop_matches_torch_gru(recurrent_bias: bool, reverse: bool) -> None:
+def test_float_loop_matches_torch_gru(kernel: str, recurrent_bias: bool, reverse: bool) -> None:
     gru = trained_size_gru(0, recurrent_bias)
     x = inputs(2 * BLOCK_STEPS + 5)  # a partial last block in both directions
     with torch.inference_mode():
@@ -40,7 +52,7 @@ def test_float_loop_matches_torch_gru(recurrent_bias: bool, reverse: bool) -> No
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_int8_gru_stays_close_to_float(reverse: bool) -> None:
+def test_int8_gru_stays_close_to_float(kernel: str, reverse: bool) -> None:
     gru = trained_size_gru(2, recurrent_bias=True)
     x = inputs(3 * BLOCK_STEPS)
     with torch.inference_mode():
@@ -62,3 +74,17 @@ def test_int8_gru_runs_the_per_channel_codes() -> None:
 def test_int8_gru_refuses_what_it_cannot_run() -> None:
     with pytest.raises(ModelshrinkError, match="single-layer, unidirectional"):
         Int8GRU(nn.GRU(4, 4, bidirectional=True))
+
+
+def test_the_fused_kernel_builds_on_this_machine() -> None:
+    """install.sh provides g++ and ninja; without them basecalling is ~1.3x slower."""
+    assert compiled_kernels() is not None
+
+
+def test_compiled_and_torchscript_quantization_agree() -> None:
+    values = torch.randn(50, 12, generator=torch.Generator().manual_seed(5))
+    codes, step = compiled_kernels().quantize_symmetric(values)
+    expected_codes, expected_step = quantize_symmetric(values)
+    assert step == pytest.approx(expected_step, rel=1e-6)
+    assert (codes.int() - expected_codes.int()).abs().max() <= 1  # ties may round apart
+    assert codes.abs().max() == 127

@@ -20,8 +20,10 @@ from torch import nn
 
 from modelshrink.errors import ModelshrinkError
 from modelshrink.taiyaki.gru_kernel import (
+    InputGates,
     candidate_bias,
     candidate_scale,
+    gru_kernels,
     gru_sequence,
     input_bias,
 )
@@ -35,10 +37,6 @@ def per_channel_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     safe = torch.where(scale == 0, torch.ones_like(scale), scale)
     codes = (weight.detach() / safe[:, None]).round().clamp(-INT8_MAX, INT8_MAX)
     return codes.to(torch.int8), scale
-
-
-def quantize_symmetric(values: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    return torch.round(values / scale).to(torch.int8)
 
 
 class Int8GRU(nn.Module):
@@ -63,10 +61,12 @@ class Int8GRU(nn.Module):
         self.register_buffer("bias_ih", input_bias(gru.bias_ih_l0, gru.bias_hh_l0))
         self.bias_candidate = candidate_bias(gru.bias_hh_l0)
 
-    def input_gates(self, inputs: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        step = inputs.abs().amax().clamp_min(torch.finfo(torch.float32).tiny) / INT8_MAX
-        products = torch._int_mm(quantize_symmetric(inputs, step), self.weight_ih_codes)
-        return torch.addcmul(self.bias_ih, products, self.input_gate_scale * step, out=out)
+    def input_gates(self, inputs: torch.Tensor, out: torch.Tensor) -> InputGates:
+        """int32 products; the kernel scales them while applying the gates (`out`, the
+        float buffer, goes unused)."""
+        codes, step = gru_kernels().quantize(inputs)
+        products = torch._int_mm(codes, self.weight_ih_codes)
+        return InputGates(products, self.input_gate_scale * step, self.bias_ih)
 
     def sequence(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
         """Output sequence [T, B, H] from a zero state, running backwards if `reverse`."""

@@ -5,14 +5,16 @@ projection and the recurrent weights, the loop does the rest. Four choices make 
 on a CPU with hidden size 96, where element-wise work costs as much as the small
 recurrent GEMM:
 
-- the input projection runs as one GEMM per block of `BLOCK_STEPS` steps, large enough
+- the input projection runs as one GEMM per block of `BLOCK_ROWS` rows, large enough
   to be efficient and small enough to stay in cache (one GEMM over a whole chunk writes
   ~150 MB and spends most of its time in page faults);
 - tanh(a) is computed as 2 sigmoid(2a) - 1 (torch's CPU tanh is ~5x slower than its
   sigmoid per element); the candidate rows of both products come pre-doubled
   (`candidate_scale`), which for int8 weights is just a doubled per-channel scale;
-- the steps run in TorchScript: no Python overhead per op, and the GIL stays free for
-  the basecaller's other worker threads;
+- the steps of a block run in compiled code (gru_steps.cpp, built with the machine's
+  C++ compiler on first use: one GEMM per step and one fused element-wise pass), or in
+  TorchScript where no compiler is found; either way no Python overhead per op, and the
+  GIL stays free for the basecaller's other worker threads;
 - each step writes its hidden state straight into the output, and Taiyaki's Reverse
   layers run the loop backwards in time instead of flipping copies.
 """
@@ -21,15 +23,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from torch import nn
 
-#: Time steps per input-projection GEMM (x batch 128 x 288 gates x 4 bytes = 4.7 MB).
-BLOCK_STEPS = 32
+from modelshrink.taiyaki.gru_extension import compiled_kernels
 
-InputGates = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: Rows (steps x batch) per input-projection GEMM: x 288 gates x 4 bytes = 4.7 MB.
+BLOCK_ROWS = 4096
 
 
 def candidate_scale(size: int) -> torch.Tensor:
@@ -56,6 +58,8 @@ def candidate_bias(bias_hh: torch.Tensor) -> torch.Tensor | None:
 
 def _recurrence_steps(
     gates_in: torch.Tensor,
+    input_scale: Optional[torch.Tensor],  # noqa: UP045 - TorchScript needs Optional
+    input_bias: Optional[torch.Tensor],  # noqa: UP045
     hidden: torch.Tensor,
     weight_hh: torch.Tensor,
     hidden_scale: torch.Tensor,
@@ -71,6 +75,8 @@ def _recurrence_steps(
     for k in range(count):
         t = count - 1 - k if reverse else k
         gates = gates_in[t]
+        if input_scale is not None and input_bias is not None:
+            gates = torch.addcmul(input_bias, gates, input_scale)
         if weight_hh.dtype == torch.int8:
             codes = torch.round(hidden * 127.0).to(torch.int8)  # |hidden| <= 1 always
             gates_hidden = torch._int_mm(codes, weight_hh).to(torch.float32).mul_(hidden_scale)
@@ -91,9 +97,44 @@ with warnings.catch_warnings():  # deprecated in favour of torch.compile, still 
     _recurrence = torch.jit.script(_recurrence_steps)  # way to loop without Python
 
 
+class InputGates(NamedTuple):
+    """Input-gate pre-activations of a block: float32 with the bias included, or int32
+    products whose gate pre-activation is values * scale + bias (scale, bias: [3H])."""
+
+    values: torch.Tensor
+    scale: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+
+
+class GruKernels(NamedTuple):
+    """The fastest available implementations: `steps` runs one block's time steps,
+    `quantize(x)` returns symmetric int8 codes of x and their scale max|x| / 127."""
+
+    steps: Callable[..., torch.Tensor]
+    quantize: Callable[[torch.Tensor], tuple[torch.Tensor, float]]
+
+
+def quantize_symmetric(values: torch.Tensor) -> tuple[torch.Tensor, float]:
+    step = float(values.abs().amax()) / 127 if values.numel() else 0.0
+    step = step if step > 0 else 1.0
+    return torch.round(values / step).to(torch.int8), step
+
+
+def gru_kernels() -> GruKernels:
+    compiled = compiled_kernels()
+    if compiled is None:
+        return GruKernels(_recurrence, quantize_symmetric)
+    return GruKernels(compiled.gru_steps, compiled.quantize_symmetric)
+
+
+def block_length(batch: int) -> int:
+    """Time steps per input-projection block for this batch size."""
+    return max(1, BLOCK_ROWS // batch)
+
+
 def gru_sequence(
     x: torch.Tensor,
-    input_gates: InputGates,
+    input_gates: Callable[[torch.Tensor, torch.Tensor], InputGates],
     weight_hh: torch.Tensor,
     bias_candidate: torch.Tensor | None,
     hidden_scale: torch.Tensor | None = None,
@@ -101,8 +142,8 @@ def gru_sequence(
 ) -> torch.Tensor:
     """Output sequence [T, B, H] of a single-layer GRU started from zeros.
 
-    `input_gates(inputs [n, insize], out [n, 3H])` writes the gate pre-activations,
-    `input_bias` included, into `out` and returns it; `weight_hh` is [H, 3H], float32
+    `input_gates(inputs [n, insize], out [n, 3H])` returns the block's `InputGates`
+    (float ones written into `out`, `input_bias` included); `weight_hh` is [H, 3H], float32
     or int8 codes scaled per gate by `hidden_scale`; `bias_candidate` is
     `candidate_bias`. Gates are in torch's (reset, update, candidate) order with the
     candidate rows doubled.
@@ -111,17 +152,21 @@ def gru_sequence(
     size = weight_hh.shape[0]
     if hidden_scale is None:
         hidden_scale = torch.ones(3 * size)
+    steps_of_block = gru_kernels().steps
     output = x.new_empty(steps, batch, size)
     hidden = x.new_zeros(batch, size)
-    gates_buffer = x.new_empty(min(steps, BLOCK_STEPS) * batch, 3 * size)
-    for block_start in range(0, steps, BLOCK_STEPS):
-        count = min(BLOCK_STEPS, steps - block_start)
+    block_steps = block_length(batch)
+    gates_buffer = x.new_empty(min(steps, block_steps) * batch, 3 * size)
+    for block_start in range(0, steps, block_steps):
+        count = min(block_steps, steps - block_start)
         first = steps - block_start - count if reverse else block_start
         block = slice(first, first + count)
         inputs = x[block].reshape(count * batch, insize)
         gates_in = input_gates(inputs, gates_buffer[: count * batch])
-        hidden = _recurrence(
-            gates_in.view(count, batch, 3 * size),
+        hidden = steps_of_block(
+            gates_in.values.view(count, batch, 3 * size),
+            gates_in.scale,
+            gates_in.bias,
             hidden,
             weight_hh,
             hidden_scale,
@@ -139,7 +184,7 @@ def float_gru_inference(x: torch.Tensor, gru: nn.GRU, reverse: bool = False) -> 
     weight_hh = (gru.weight_hh_l0 * scale[:, None]).t().contiguous()
     bias = input_bias(gru.bias_ih_l0, gru.bias_hh_l0)
 
-    def input_gates(inputs: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(bias, inputs, weight_ih, out=out)
+    def input_gates(inputs: torch.Tensor, out: torch.Tensor) -> InputGates:
+        return InputGates(torch.addmm(bias, inputs, weight_ih, out=out))
 
     return gru_sequence(x, input_gates, weight_hh, candidate_bias(gru.bias_hh_l0), None, reverse)
