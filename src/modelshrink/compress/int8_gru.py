@@ -64,7 +64,7 @@ class Int8GRU(nn.Module):
     def input_gates(self, inputs: torch.Tensor, out: torch.Tensor) -> InputGates:
         """int32 products; the kernel scales them while applying the gates (`out`, the
         float buffer, goes unused)."""
-        codes, step = gru_kernels().quantize(inputs)
+        codes, step = gru_kernels(inputs.device).quantize(inputs)
         products = torch._int_mm(codes, self.weight_ih_codes)
         return InputGates(products, self.input_gate_scale * step, self.bias_ih)
 

@@ -120,8 +120,10 @@ def quantize_symmetric(values: torch.Tensor) -> tuple[torch.Tensor, float]:
     return torch.round(values / step).to(torch.int8), step
 
 
-def gru_kernels() -> GruKernels:
-    compiled = compiled_kernels()
+def gru_kernels(device: torch.device) -> GruKernels:
+    """The compiled kernels for CPU tensors where they build; TorchScript otherwise
+    (any device)."""
+    compiled = compiled_kernels() if device.type == "cpu" else None
     if compiled is None:
         return GruKernels(_recurrence, quantize_symmetric)
     return GruKernels(compiled.gru_steps, compiled.quantize_symmetric)
@@ -152,7 +154,7 @@ def gru_sequence(
     size = weight_hh.shape[0]
     if hidden_scale is None:
         hidden_scale = torch.ones(3 * size)
-    steps_of_block = gru_kernels().steps
+    steps_of_block = gru_kernels(x.device).steps
     output = x.new_empty(steps, batch, size)
     hidden = x.new_zeros(batch, size)
     block_steps = block_length(batch)
