@@ -147,7 +147,7 @@ def build_variants(
         stale = not report.exists() or json.loads(report.read_text())["spec"] != spec
         if stale or source.stat().st_mtime > report.stat().st_mtime:
             extra = []
-            if "finetune" in spec:
+            if "finetune" in spec or spec.get("prune", {}).get("method") == "obs":
                 training = [*mapped, paths["train_chunks"]]
                 extra = ["--training", *training, "--loss-log", work / f"{name}_loss.tsv"]
             modelshrink(

@@ -198,10 +198,12 @@ def check_variants():
     except ModelshrinkError as error:
         raise WorkflowError(f"config: {error}") from None
     finetuned = [name for name, spec in specs.items() if spec.finetune is not None]
-    if finetuned and not (config["training"]["mapped_signal"] or DEMO["enabled"]):
+    trained = [name for name, spec in specs.items() if spec.needs_training]
+    if trained and not (config["training"]["mapped_signal"] or DEMO["enabled"]):
         raise WorkflowError(
-            f"config: variants {finetuned} fine-tune but there are no training chunks: "
-            f"list Taiyaki mapped-signal files in training.mapped_signal or enable demo"
+            f"config: variants {trained} fine-tune or calibrate OBS pruning but there "
+            f"are no training chunks: list Taiyaki mapped-signal files in "
+            f"training.mapped_signal or enable demo"
         )
     if not config["training"]["mapped_signal"]:
         chunk = config["simulate"]["reads"].get("chunk_samples", 4000)
@@ -416,14 +418,16 @@ def get_compress_source(wildcards):
 
 
 def get_training_data(wildcards):
-    """Fine-tuning chunks, only for variants that fine-tune (others need no input)."""
-    if "finetune" not in config["variants"][wildcards.variant]:
+    """Training chunks, only for variants that fine-tune or calibrate OBS pruning on
+    them (others need no input)."""
+    spec = config["variants"][wildcards.variant]
+    if "finetune" not in spec and (spec.get("prune") or {}).get("method") != "obs":
         return []
     return config["training"]["mapped_signal"] or [f"{DEMO_DIR}/training_chunks.hdf5"]
 
 
 def get_training_option(wildcards, input):
-    """`--training FILE ...` for fine-tuning variants, nothing for the others."""
+    """`--training FILE ...` for variants that use training chunks, nothing for the others."""
     if not input.training:
         return ""
     return "--training " + " ".join(shlex.quote(path) for path in input.training)

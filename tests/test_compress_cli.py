@@ -85,6 +85,10 @@ def test_half_pruned_gru_weights(original: Path, tmp_path: Path) -> None:
             '{"prune": {"sparsity": {"sublayers.0.conv.weight": 0.1}}, "finetune": {"steps": 3}}',
             "needs training data",
         ),
+        (
+            '{"prune": {"method": "obs", "sparsity": {"sublayers.2.cudnn_gru.weight_hh_l0": 0.5}}}',
+            "prune: method obs needs training data",
+        ),
         ("{not json", "neither an existing file nor JSON"),
     ],
 )
@@ -112,6 +116,28 @@ def test_check_only_does_not_import_torch() -> None:
     bad = json.dumps({"quantize": {"scheme": "per_channel", "bits": 1}})
     run = subprocess.run([sys.executable, "-c", code, bad], capture_output=True, text=True)
     assert run.returncode == 1 and "variants.variant.quantize.bits: 1" in run.stderr
+
+
+def test_obs_pruning_calibrates_on_real_chunks_and_keeps_the_network_calling(
+    original: Path, tmp_path: Path, shared_data: Path
+) -> None:
+    """Half the GRU weights by OBS, no fine-tuning: magnitude pruning calls nothing
+    here (identity 0); OBS keeps the real reads mapping."""
+    half = {
+        "sublayers.*.cudnn_gru.weight_ih_l0": 0.375,
+        "sublayers.*.cudnn_gru.weight_hh_l0": 0.625,
+    }
+    output, report = tmp_path / "obs.safetensors", tmp_path / "obs.json"
+    mapped = sorted((shared_data / "taiyaki" / "mapped_signal").glob("*.hdf5"))
+    spec = json.dumps({"prune": {"method": "obs", "sparsity": half}})
+    argv = ["compress", str(original), str(output), "--name", "obs", "--spec", spec]
+    assert main([*argv, "--report", str(report), "--training", *map(str, mapped)]) == 0
+    stored = load_model(output).tensors
+    for name, tensor in stored.items():
+        if "cudnn_gru.weight_" in name:
+            fraction = 0.375 if name.endswith("ih_l0") else 0.625
+            assert tensor.numel() - int(torch.count_nonzero(tensor)) == fraction * tensor.numel()
+    assert _median_identity(output, shared_data, tmp_path) > 0.6
 
 
 def _median_identity(model: Path, shared_data: Path, tmp_path: Path) -> float:

@@ -41,7 +41,7 @@ from modelshrink.compress.quantize_config import (
 from modelshrink.compress.sparsity import check_sparsity, read_prune_data_txt
 from modelshrink.errors import ModelshrinkError
 
-PRUNE_METHODS = ("magnitude", "global", "structured")
+PRUNE_METHODS = ("magnitude", "global", "structured", "obs")
 SCHEMES = (
     "scale",
     "per_channel",
@@ -120,6 +120,11 @@ class VariantSpec:
     prune: PruneSpec | None = None
     quantize: QuantizeSpec | None = None
     finetune: FinetuneSpec | None = None
+
+    @property
+    def needs_training(self) -> bool:
+        """Fine-tuning trains on the training chunks; OBS pruning calibrates on them."""
+        return self.finetune is not None or (self.prune is not None and self.prune.method == "obs")
 
 
 def _mapping(value: object, where: str, allowed: Sequence[str]) -> Mapping[str, Any]:

@@ -27,6 +27,11 @@ from modelshrink.compress.finetune import (
     finetune,
     write_loss_log,
 )
+from modelshrink.compress.obs_prune import (
+    CALIBRATION_CHUNK_SAMPLES,
+    calibration_signals,
+    prune_obs,
+)
 from modelshrink.compress.prune import prune_global, prune_magnitude, prune_structured
 from modelshrink.compress.quantize import quantize_tensors
 from modelshrink.compress.spec import PruneSpec, VariantSpec
@@ -36,7 +41,7 @@ from modelshrink.compress.storage import (
     model_size_report,
     save_model,
 )
-from modelshrink.compress.training_set import load_training_set
+from modelshrink.compress.training_set import TrainingSet, load_training_set
 from modelshrink.errors import ModelshrinkError
 
 
@@ -55,18 +60,25 @@ def _pruned(
     tensors: Mapping[str, torch.Tensor],
     spec: PruneSpec | None,
     fraction: float = 1.0,
+    training: TrainingSet | None = None,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """(architecture, tensors, keep-masks) after pruning `fraction` of the spec's
-    sparsities. Weights already zero sort first, so a later, larger fraction keeps
-    every earlier zero."""
+    sparsities. Weights already zero sort first (for OBS: cost nothing to remove), so
+    a later, larger fraction keeps every earlier zero. OBS calibrates on `training`."""
     architecture, tensors = dict(architecture), dict(tensors)
     if spec is None:
         return architecture, tensors, {}
     if spec.method == "structured":
         result = prune_structured(tensors, architecture, spec.sparsity)
         return result.architecture, result.tensors, {}
-    prune = prune_global if spec.method == "global" else prune_magnitude
-    result = prune(tensors, {key: value * fraction for key, value in spec.sparsity.items()})
+    sparsity = {key: value * fraction for key, value in spec.sparsity.items()}
+    if spec.method == "obs":
+        if training is None:
+            raise ModelshrinkError("prune method obs needs training chunks to calibrate on")
+        result = prune_obs(architecture, tensors, sparsity, calibration_signals(training))
+    else:
+        prune = prune_global if spec.method == "global" else prune_magnitude
+        result = prune(tensors, sparsity)
     return architecture, result.tensors, result.masks
 
 
@@ -92,13 +104,14 @@ def build_variant(
     options = options or FinetuneOptions()
     stored = load_model(original)
     training = None
-    if spec.finetune is not None:
+    if spec.needs_training:
         stride = model_cost(stored.architecture, stored.tensors).stride
-        training = load_training_set(options.training, spec.finetune.chunk_length, stride)
+        chunk = spec.finetune.chunk_length if spec.finetune else CALIBRATION_CHUNK_SAMPLES
+        training = load_training_set(options.training, chunk, stride)
     architecture, tensors = dict(stored.architecture), dict(stored.tensors)
     tuned = None
     if spec.finetune is None or training is None:
-        architecture, tensors, _ = _pruned(architecture, tensors, spec.prune)
+        architecture, tensors, _ = _pruned(architecture, tensors, spec.prune, 1.0, training)
     else:
         quantization = None
         if spec.finetune.qat and spec.quantize is not None and spec.quantize.config is not None:
@@ -108,7 +121,7 @@ def build_variant(
         results = []
         for round_ in range(1, rounds + 1):
             architecture, tensors, masks = _pruned(
-                architecture, tensors, spec.prune, round_ / rounds
+                architecture, tensors, spec.prune, round_ / rounds, training
             )
             result = finetune(
                 architecture,
@@ -174,10 +187,12 @@ def write_report(path: Path, report: Mapping[str, Any]) -> None:
 
 
 def check_training_files(spec: VariantSpec, training: Sequence[Path]) -> None:
-    """Fine-tuning without data, or data that is not there, refused before any work."""
-    if spec.finetune is not None and not training:
+    """Fine-tuning or OBS pruning without data, or data that is not there, refused
+    before any work."""
+    if spec.needs_training and not training:
+        what = "finetune: fine-tuning" if spec.finetune else "prune: method obs"
         raise ModelshrinkError(
-            f"variants.{spec.name}.finetune: fine-tuning needs training data; give "
+            f"variants.{spec.name}.{what} needs training data; give "
             f"--training FILE ... (Taiyaki mapped-signal or modelshrink chunk HDF5)"
         )
     missing = [str(path) for path in training if not Path(path).is_file()]
