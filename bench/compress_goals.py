@@ -29,6 +29,9 @@ pruned at once, that split leaves half the path KL to the original of an even 50
 distillation it called the three mapping real reads 0.0, 0.5 and 0.7 points better
 and the simulated ones 0.5 points better. They prune gradually, a quarter of the
 sparsity per cut (`prune.iterations: 4`), `--steps` fine-tuning steps after each.
+`gru50_obs*` prune by layer-wise Optimal Brain Surgeon instead of magnitude (calibrated
+on the training chunks, survivors re-solved by least squares; `gru50_obs` with no
+fine-tuning at all), the same four cuts and steps otherwise.
 Tried and dropped: distilling on the real chunks alone (cosine learning rate) lost 1.8
 points on simulated reads and gained nothing on real ones; its path KL on the real
 chunks stayed where mixed data left it (0.063), so the student lacks capacity or
@@ -92,6 +95,11 @@ def variant_specs(steps: int, qat_steps: int) -> dict[str, dict]:
             "finetune": {**tune, "steps": steps, "objective": "distill"},
         },
         "gru50_distill_int8": {"base": "gru50_distill", "quantize": per_channel},
+        "gru50_obs": {"prune": {"method": "obs", "sparsity": GRU_HALF}},
+        "gru50_obs_distill": {
+            "prune": {**gradual, "method": "obs"},
+            "finetune": {**tune, "steps": steps, "objective": "distill"},
+        },
         "dynamic_int8": {"quantize": {"scheme": "dynamic_int8"}},
     }
 

@@ -132,8 +132,8 @@ class GruMod(TaiyakiLayer):
     def forward(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
         if hasattr(self.cudnn_gru, "sequence"):  # a swapped-in int8 GRU
             return self.cudnn_gru.sequence(x, reverse)
-        if torch.is_grad_enabled() or type(self.cudnn_gru) is not nn.GRU:
-            # Training, or another swapped-in module: use the module itself.
+        if torch.is_grad_enabled() or type(self.cudnn_gru) is not nn.GRU or x.is_cuda:
+            # Training, another swapped-in module, or cuDNN: use the module itself.
             return self.cudnn_gru(x.flip(0))[0].flip(0) if reverse else self.cudnn_gru(x)[0]
         return float_gru_inference(x, self.cudnn_gru, reverse)
 
