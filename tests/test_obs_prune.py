@@ -3,12 +3,20 @@ original than magnitude pruning leaves it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import h5py
 import numpy as np
 import pytest
 import torch
 from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 
-from modelshrink.compress.obs_prune import calibration_signals, obs_prune_matrix, prune_obs
+from modelshrink.compress.obs_prune import (
+    calibration_chunk_samples,
+    calibration_signals,
+    obs_prune_matrix,
+    prune_obs,
+)
 from modelshrink.compress.prune import prune_magnitude
 from modelshrink.compress.training_set import TrainingSet
 from modelshrink.errors import ModelshrinkError
@@ -62,6 +70,7 @@ def test_fixed_columns_are_kept_and_not_counted() -> None:
     assert torch.all(solved[:, :-1][~keep[:, :-1]] == 0)
     assert not torch.allclose(solved[:, -1], weight[:, -1])  # the bias absorbs the cut
 
+
 def synthetic_network() -> tuple[dict, dict[str, torch.Tensor], torch.Tensor]:
     architecture = taiyaki_architecture(SIZE)
     tensors = {name: tensor / 2 for name, tensor in taiyaki_state_dict(0, SIZE).items()}
@@ -104,3 +113,15 @@ def test_calibration_draws_a_bounded_seeded_subset() -> None:
     drawn = calibration_signals(training)
     assert drawn.shape == (5, 128, 1)
     assert torch.equal(drawn, calibration_signals(training))
+
+
+def test_calibration_chunk_length_follows_the_chunk_files(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    chunks = tmp_path / "chunks.hdf5"
+    with h5py.File(chunks, "w") as handle:
+        handle.attrs["format"] = "modelshrink-training-chunks"
+        handle.attrs["chunk_samples"] = 2000
+    mapped = sorted((shared_data / "taiyaki" / "mapped_signal").glob("*.hdf5"))
+    assert calibration_chunk_samples([*mapped, chunks]) == 2000
+    assert calibration_chunk_samples(mapped) == 4000  # mapped signal cuts to any length

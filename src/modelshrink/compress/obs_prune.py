@@ -21,7 +21,8 @@ diagonal, as in SparseGPT, so rarely-excited inputs do not make the solve unstab
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,13 +34,22 @@ from modelshrink.compress.prune import PruneResult, apply_masks
 from modelshrink.compress.sparsity import check_sparsity, pruned_count
 from modelshrink.compress.training_set import TrainingSet
 from modelshrink.errors import ModelshrinkError
+from modelshrink.simulate.training_data import DEFAULT_CHUNK_SAMPLES, stored_chunk_samples
 
 DAMPING = 0.01
 #: At most this many training chunks calibrate (each adds ~0.4 MB of activations per
 #: 1000 steps and GRU); more only refine H, whose size does not grow.
 CALIBRATION_CHUNKS = 128
-#: Chunk length for calibration when the variant does not fine-tune (the demo's).
-CALIBRATION_CHUNK_SAMPLES = 4000
+
+
+def calibration_chunk_samples(paths: Sequence[Path]) -> int:
+    """Chunk length to calibrate on when the variant does not fine-tune (and so names
+    none): that of the first chunk file, which is fixed, or mapped-signal's default."""
+    for path in paths:
+        stored = stored_chunk_samples(path)
+        if stored is not None:
+            return stored
+    return DEFAULT_CHUNK_SAMPLES
 
 
 def calibration_signals(training: TrainingSet, seed: int = 1) -> torch.Tensor:

@@ -28,7 +28,7 @@ from modelshrink.compress.finetune import (
     write_loss_log,
 )
 from modelshrink.compress.obs_prune import (
-    CALIBRATION_CHUNK_SAMPLES,
+    calibration_chunk_samples,
     calibration_signals,
     prune_obs,
 )
@@ -106,7 +106,11 @@ def build_variant(
     training = None
     if spec.needs_training:
         stride = model_cost(stored.architecture, stored.tensors).stride
-        chunk = spec.finetune.chunk_length if spec.finetune else CALIBRATION_CHUNK_SAMPLES
+        chunk = (
+            spec.finetune.chunk_length
+            if spec.finetune
+            else calibration_chunk_samples(options.training)
+        )
         training = load_training_set(options.training, chunk, stride)
     architecture, tensors = dict(stored.architecture), dict(stored.tensors)
     tuned = None

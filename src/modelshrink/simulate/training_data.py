@@ -138,6 +138,18 @@ def _append(dataset: h5py.Dataset, values: np.ndarray) -> None:
     dataset[old:] = values
 
 
+def stored_chunk_samples(path: str | Path) -> int | None:
+    """The chunk length a modelshrink chunk file was cut to; None for a mapped-signal
+    file (or anything else), which can be cut to any length."""
+    try:
+        with h5py.File(path, "r") as handle:
+            if handle.attrs.get("format") == FORMAT_NAME:
+                return int(handle.attrs["chunk_samples"])
+    except OSError:
+        return None  # iter_training_chunks reports unreadable files with context
+    return None
+
+
 def iter_training_chunks(
     path: str | Path, chunk_samples: int | None = None
 ) -> Iterator[TrainingChunk]:
