@@ -37,9 +37,11 @@ def _build() -> ModuleType | None:
 
     digest = hashlib.sha256(SOURCE.read_bytes() + _cpu_features().encode()).hexdigest()[:12]
     try:
-        return cpp_extension.load(
+        # inline: torch copies the text into its build folder, so every checkout of
+        # the same source shares one build instead of rebuilding for its own path
+        return cpp_extension.load_inline(
             name=f"modelshrink_gru_steps_{digest}",
-            sources=[str(SOURCE)],
+            cpp_sources=[SOURCE.read_text()],
             extra_cflags=["-O3", "-march=native", "-ffast-math", "-fopenmp-simd"],
         )
     except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
