@@ -149,7 +149,6 @@ def prune_obs(
                     gru, activations, outputs, isinstance(sublayer, Reverse)
                 )
                 name_ih, name_hh = layer.weights
-                bias_ih = f"{layer.prefix}.bias_ih_l0"
                 if name_ih in targets:
                     augmented = torch.cat([gru.weight_ih_l0, gru.bias_ih_l0[:, None]], 1)
                     fraction = check_sparsity(targets[name_ih], name_ih)
@@ -159,7 +158,8 @@ def prune_obs(
                     gru.weight_ih_l0.copy_(solved[:, :-1])
                     gru.bias_ih_l0.copy_(solved[:, -1])
                     masks[name_ih] = keep[:, :-1]
-                    result[bias_ih] = solved[:, -1].clone()
+                    result[name_ih] = solved[:, :-1].contiguous()
+                    result[f"{layer.prefix}.bias_ih_l0"] = solved[:, -1].contiguous()
                 if name_hh in targets:
                     fraction = check_sparsity(targets[name_hh], name_hh)
                     solved, keep = obs_prune_matrix(
@@ -169,8 +169,6 @@ def prune_obs(
                     )
                     gru.weight_hh_l0.copy_(solved)
                     masks[name_hh] = keep
-                for name in (name_ih, name_hh):
-                    if name in masks:
-                        result[name] = network.state_dict()[name].clone()
+                    result[name_hh] = solved
             activations = sublayer(activations)
     return PruneResult(apply_masks(result, masks), masks)
