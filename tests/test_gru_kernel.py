@@ -77,7 +77,7 @@ def test_int8_gru_refuses_what_it_cannot_run() -> None:
 
 
 def test_the_fused_kernel_builds_on_this_machine() -> None:
-    """install.sh provides g++ and ninja; without them basecalling is ~1.3x slower."""
+    """install.sh provides g++ and ninja; without them int8 basecalling is ~1.3x slower."""
     assert compiled_kernels() is not None
 
 
