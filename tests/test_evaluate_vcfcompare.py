@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import logging
 import math
 import random
+import re
 import subprocess
 from pathlib import Path
 
@@ -281,16 +285,21 @@ def test_cli_reads_bgzipped_vcfs(main, tmp_path: Path, reference: Path) -> None:
 @pytest.mark.parametrize(
     ("records", "options", "message"),
     [
-        ([snp(40), snp(20)], {}, r"query VCF .*q\.vcf is not sorted .*bcftools sort"),
+        (
+            [snp(40), snp(20)],
+            {},
+            r"query VCF .*q\.vcf line 7: not sorted \(chr1:20 after chr1:40\).*bcftools sort",
+        ),
         (
             [(20, "ACGT"[0], "C", "1", ".")],
             {"contig": "chrX"},
-            r"contig\(s\) chrX not in reference",
+            r"q\.vcf line 6: contig chrX is not in reference .*ref\.fa \(it has: chr1\)",
         ),
         (
             [(20, wrong(20, 3), "A", "1", ".")],
             {},
-            rf"REF allele\(s\) disagree .*chr1:20 REF={wrong(20, 3)}",
+            rf"REF allele\(s\) disagree .*bcftools norm -c x.*chr1:20 REF={wrong(20, 3)} "
+            rf"reference={ref(20, 3)} \(line 6\)",
         ),
         ([snp(20)], {"sample": False}, r"query VCF .*q\.vcf has no sample column"),
     ],
@@ -329,3 +338,198 @@ def test_vcf_without_genotypes_is_refused(tmp_path: Path, reference: Path) -> No
     )
     with pytest.raises(ModelshrinkError, match=r"query VCF .*q\.vcf has no FORMAT/GT"):
         compare_vcfs(truth, query, reference)
+
+
+# --- hostile inputs: compression, malformed lines, duplicates, symbolic/IUPAC alleles ---
+
+FIRST_RECORD_LINE = 6  # write_vcf writes four ## lines and the #CHROM line
+
+
+def with_lines(path: Path, lines: list[str]) -> Path:
+    """A VCF with write_vcf's header and these raw record lines."""
+    write_vcf(path, [])
+    with path.open("a") as handle:
+        handle.write("".join(f"{line}\n" for line in lines))
+    return path
+
+
+def record_line(pos: int, ref_: str, alt: str, gt: str = "1") -> str:
+    return f"chr1\t{pos}\t.\t{ref_}\t{alt}\t50\tPASS\t.\tGT\t{gt}"
+
+
+def plain_gzip(path: Path) -> Path:
+    """`path` compressed with Python's gzip (one member, no BGZF blocks), as `path`.gz."""
+    target = Path(f"{path}.gz")
+    with gzip.open(target, "wb") as handle:
+        handle.write(path.read_bytes())
+    return target
+
+
+def test_plain_gzip_vcfs_read_like_bgzip(main, tmp_path: Path, reference: Path) -> None:
+    truth = write_vcf(tmp_path / "t.vcf", [snp(20), snp(40)])
+    query = write_vcf(tmp_path / "q.vcf", [snp(20), snp(60)])
+    truth_gz, query_gz = plain_gzip(truth), plain_gzip(query)
+    with pytest.raises(NotImplementedError):  # what htslib makes of plain gzip
+        list(pysam.VariantFile(str(query_gz)))
+    prefix = tmp_path / "res" / "x"
+    argv = ["evaluate", str(truth_gz), str(query_gz), "-r", str(reference), "-o", str(prefix)]
+    assert main(argv) == 0
+    assert "SNP,ALL,2,1,1,2,1,0,0,0,0.5,0.5," in Path(f"{prefix}.summary.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("compress", "message"),
+    [
+        (lambda data: bz2.compress(data), r"is bzip2-compressed; .*bzip2 -dc .* \| bgzip"),
+        (lambda data: gzip.compress(data)[:-20], r"is corrupt or truncated after line \d+"),
+        (lambda data: b"BCF\x02\x02" + data, r"is BCF; .*bcftools view -Oz"),
+        (lambda data: b"", r"is empty"),
+    ],
+)
+@pytest.mark.parametrize("what", ["truth", "query"])
+def test_unreadable_vcf_files_are_named(
+    tmp_path: Path, reference: Path, what: str, compress, message: str
+) -> None:
+    good = write_vcf(tmp_path / "good.vcf", [snp(20 + i) for i in range(50)])
+    bad = tmp_path / "bad.vcf.gz"
+    bad.write_bytes(compress(good.read_bytes()))
+    pair = (bad, good) if what == "truth" else (good, bad)
+    with pytest.raises(ModelshrinkError, match=rf"^{what} VCF .*bad\.vcf\.gz {message}"):
+        compare_vcfs(*pair, reference)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f"chr1\t20\t.\t{ref(20)}", r"4 tab-separated columns, expected 10 as in the #CHROM"),
+        (record_line(20, ref(20), "A").replace("\t", " "), r"1 tab-separated .*spaces instead"),
+        (record_line(20, ref(20), "A") + "\t0/1", r"11 tab-separated columns, expected 10"),
+        (record_line(20, ref(20), "A").replace("\t20\t", "\t2x0\t"), r"POS '2x0' is not a"),
+        (record_line(20, ref(20), "A").replace("\t20\t", "\t0\t"), r"POS '0' is not a positive"),
+        (record_line(20, "Z", "A"), r"REF 'Z' is not a DNA sequence"),
+        (record_line(20, ".", "A"), r"REF '\.' is not a DNA sequence"),
+        (record_line(20, ref(20), "A1"), r"ALT allele 'A1' is neither a DNA sequence nor"),
+        (record_line(20, ref(20), "<DEL"), r"ALT allele '<DEL' is neither"),
+        (record_line(20, ref(20), "A", gt="x"), r"GT 'x' is not a genotype"),
+        (record_line(20, ref(20), "A", gt="0/2"), r"GT '0/2' names an allele beyond the 1 ALT"),
+    ],
+)
+def test_malformed_lines_name_file_line_and_problem(
+    tmp_path: Path, reference: Path, line: str, message: str
+) -> None:
+    truth = write_vcf(tmp_path / "t.vcf", [snp(10)])
+    query = with_lines(tmp_path / "q.vcf", [record_line(10, *snp(10)[1:3]), line])
+    with pytest.raises(ModelshrinkError, match=rf"^query VCF .*q\.vcf line 7: {message}"):
+        compare_vcfs(truth, query, reference)
+
+
+def test_vcf_without_header_is_refused(tmp_path: Path, reference: Path) -> None:
+    truth = tmp_path / "t.vcf"
+    truth.write_text(record_line(20, *snp(20)[1:3]) + "\n")
+    with pytest.raises(ModelshrinkError, match=r"truth VCF .*t\.vcf line 1: a record before"):
+        compare_vcfs(truth, truth, reference)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            record_line(1005, "A", "G"),
+            r"position chr1:1005 is past the end of chr1 \(length 1000 in reference .*ref\.fa\)",
+        ),
+        (
+            record_line(998, ref(998, 3) + "A", "A"),
+            rf"REF {ref(998, 3)}A at chr1:998 runs past the end of chr1 \(length 1000",
+        ),
+    ],
+)
+@pytest.mark.parametrize("what", ["truth", "query"])
+def test_records_past_the_contig_end_are_refused(
+    tmp_path: Path, reference: Path, what: str, line: str, message: str
+) -> None:
+    good = write_vcf(tmp_path / "good.vcf", [snp(10)])
+    bad = with_lines(tmp_path / "bad.vcf", [line])
+    pair = (bad, good) if what == "truth" else (good, bad)
+    with pytest.raises(ModelshrinkError, match=rf"^{what} VCF .*bad\.vcf line 6: {message}"):
+        compare_vcfs(*pair, reference)
+
+
+def test_duplicate_records_count_once_and_are_reported(
+    evaluate, tmp_path: Path, reference: Path
+) -> None:
+    base = ref(50)
+    first, second = [b for b in "ACGT" if b != base][:2]
+    truth = [snp(20), snp(20), snp(40), (50, base, first, "1", "PASS")]
+    # the query repeats 20 and calls `first` at 50 twice: once alone, once next to `second`
+    query = [
+        snp(20),
+        snp(20),
+        (50, base, first, "1", "PASS"),
+        (50, base, f"{first},{second}", "1/2", "."),
+    ]
+    comparison = evaluate(truth, query, ploidy=2)
+    # truth 20, 40, 50 (40 missed); query 20, 50 `first` (TP), 50 `second` (FP.al)
+    assert counts(comparison, "SNP") == (3, 2, 1, 3, 1, 0, 0, 1)
+    assert comparison.inputs["truth"]["skipped_alleles"] == {
+        "duplicate": 1,
+        "symbolic": 0,
+        "iupac": 0,
+    }
+    assert comparison.inputs["query"]["skipped_alleles"]["duplicate"] == 2
+    assert comparison.inputs["query"]["first_skipped"] == {"duplicate": "chr1:20 (line 7)"}
+    assert comparison.inputs["query"]["records"] == 4
+
+
+def test_symbolic_and_iupac_alleles_are_skipped_and_counted(
+    main, tmp_path: Path, reference: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    truth = with_lines(
+        tmp_path / "t.vcf",
+        [
+            record_line(20, *snp(20)[1:3]),
+            record_line(30, ref(30), "R"),
+            record_line(40, *snp(40)[1:3]),
+        ],
+    )
+    query = with_lines(
+        tmp_path / "q.vcf",
+        [
+            record_line(20, *snp(20)[1:3]),
+            record_line(25, ref(25), "<DEL>"),
+            record_line(26, ref(26), "*"),
+            record_line(27, ref(27), f"{ref(27)}]chr1:500]"),
+            record_line(28, ref(28), f".{ref(28)}"),
+            record_line(29, ref(29), f"{snp(29)[2]},<INS>", gt="1/2"),
+            record_line(30, ref(30), "Y"),
+            record_line(31, ref(31), "<DEL>", gt="0"),  # not called: not counted
+        ],
+    )
+    prefix = tmp_path / "res" / "x"
+    argv = ["evaluate", str(truth), str(query), "-r", str(reference), "-o", str(prefix)]
+    assert main(argv) == 0
+    # truth 20, 40 (30 skipped); query 20, 29 (the rest skipped): the only FP is 29 (FP.al:
+    # truth 20 is within the cluster gap), none comes from a skipped allele
+    assert "SNP,ALL,2,1,1,2,1,0,0,1,0.5,0.5," in Path(f"{prefix}.summary.csv").read_text()
+    inputs = json.loads(Path(f"{prefix}.metrics.json").read_text())["inputs"]
+    assert inputs["truth"]["skipped_alleles"] == {"duplicate": 0, "symbolic": 0, "iupac": 1}
+    assert inputs["query"]["skipped_alleles"] == {"duplicate": 0, "symbolic": 5, "iupac": 1}
+    assert inputs["query"]["first_skipped"]["symbolic"] == "chr1:25 (line 7)"
+    assert inputs["query"]["records"] == 8
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert "truth VCF" in warnings[0] and "1 IUPAC-ambiguous" in warnings[0]
+    assert "query VCF" in warnings[1] and "6 called ALT allele(s) not compared" in warnings[1]
+    assert "5 symbolic" in warnings[1] and "first at chr1:25 (line 7)" in warnings[1]
+
+
+def test_cli_malformed_line_prints_one_line(main, tmp_path: Path, reference: Path, capsys) -> None:
+    truth = plain_gzip(with_lines(tmp_path / "t.vcf", [record_line(20, ref(20), "A", gt="1/x")]))
+    query = write_vcf(tmp_path / "q.vcf", [snp(20)])
+    argv = ["evaluate", str(truth), str(query), "-r", str(reference), "-o", str(tmp_path / "x")]
+    assert main(argv) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1
+    assert re.fullmatch(
+        r"modelshrink evaluate: error: truth VCF .*t\.vcf\.gz line 6: GT '1/x' .*", error[0]
+    )
+    assert not list(tmp_path.glob("x.*"))

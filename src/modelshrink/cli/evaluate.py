@@ -6,6 +6,8 @@
 Writes <prefix>.summary.csv (hap.py's columns and rows), <prefix>.metrics.json and
 <prefix>.vcf.gz(.tbi) annotated with BD (TP/FP/FN/UNK) and BK (gm/am/lm) per sample.
 Matching is haplotype-aware: equivalent representations of the same change match.
+Duplicate records count once; symbolic (<DEL>, *, breakend) and IUPAC-ambiguous alleles
+are skipped; both are counted in a warning and in metrics.json's "inputs".
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("truth", type=Path, help="truth VCF (plain or bgzipped)")
-    parser.add_argument("query", type=Path, help="query VCF (plain or bgzipped)")
+    parser.add_argument("truth", type=Path, help="truth VCF (plain, gzip or bgzip)")
+    parser.add_argument("query", type=Path, help="query VCF (plain, gzip or bgzip)")
     parser.add_argument("-r", "--reference", type=Path, required=True, help="reference FASTA")
     parser.add_argument(
         "-o", "--output-prefix", type=Path, required=True, help="prefix of the output files"

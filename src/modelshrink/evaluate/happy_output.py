@@ -146,12 +146,16 @@ def write_summary_csv(path: Path, rows: Sequence[dict]) -> None:
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def write_metrics_json(path: Path, rows: Sequence[dict], parameters: dict) -> None:
+def write_metrics_json(path: Path, rows: Sequence[dict], parameters: dict, inputs: dict) -> None:
+    """The summary rows as JSON (NaN as null), with the run's parameters and `inputs`, what
+    was read and skipped per input VCF."""
+
     def clean(value):
         return None if isinstance(value, float) and math.isnan(value) else value
 
     document = {
         "parameters": parameters,
+        "inputs": inputs,
         "summary": [{key: clean(value) for key, value in row.items()} for row in rows],
     }
     write_text_atomic(path, json.dumps(document, indent=2) + "\n")

@@ -8,7 +8,9 @@ query calls are dropped up front, so both rows are equal, like hap.py `--pass-on
 Truth FILTER values are ignored: every truth call counts.
 
 `write_outputs` writes `<prefix>.summary.csv`, `<prefix>.metrics.json` and
-`<prefix>.vcf.gz` (+ .tbi), each atomically.
+`<prefix>.vcf.gz` (+ .tbi), each atomically. summary.csv keeps hap.py's format exactly;
+what was skipped in each input (duplicate, symbolic, IUPAC alleles) goes to metrics.json's
+"inputs" section, as hap.py's table has no place for it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Comparison:
     query: list[Variant]
     reference: ReferenceGenome
     parameters: dict
+    inputs: dict  # per VCF (truth/query): records read, called ALT alleles skipped by reason
 
     def row(self, kind: str, filter_name: str) -> dict:
         return next(r for r in self.rows if r["Type"] == kind and r["Filter"] == filter_name)
@@ -103,7 +106,17 @@ def compare_vcfs(
         "truth_sample": truth.sample,
         "query_sample": query.sample,
     }
-    return Comparison(rows, truth_variants, query_variants, reference, parameters)
+    inputs = {"truth": _input_report(truth), "query": _input_report(query)}
+    return Comparison(rows, truth_variants, query_variants, reference, parameters, inputs)
+
+
+def _input_report(callset: CallSet) -> dict:
+    """What metrics.json says about one input VCF: records read, called alleles skipped."""
+    return {
+        "records": callset.records,
+        "skipped_alleles": dict(callset.skipped.counts),
+        "first_skipped": dict(callset.skipped.first),
+    }
 
 
 def write_outputs(comparison: Comparison, prefix: Path) -> dict[str, Path]:
@@ -115,7 +128,9 @@ def write_outputs(comparison: Comparison, prefix: Path) -> dict[str, Path]:
         "vcf": Path(f"{prefix}.vcf.gz"),
     }
     happy_output.write_summary_csv(paths["summary"], comparison.rows)
-    happy_output.write_metrics_json(paths["json"], comparison.rows, comparison.parameters)
+    happy_output.write_metrics_json(
+        paths["json"], comparison.rows, comparison.parameters, comparison.inputs
+    )
     happy_output.write_annotated_vcf(
         paths["vcf"], comparison.reference, comparison.truth, comparison.query
     )
