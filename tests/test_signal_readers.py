@@ -7,11 +7,18 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from read_fixtures import write_mixed_reads
 
 from modelshrink.errors import ModelshrinkError
 from modelshrink.signal.discover import find_read_files, iter_reads
-from modelshrink.signal.fast5 import CorruptReadError, iter_fast5
-from modelshrink.signal.reads import RawRead, med_mad_normalise
+from modelshrink.signal.fast5 import iter_fast5
+from modelshrink.signal.reads import (
+    RawRead,
+    SkipReason,
+    UncallableReadError,
+    calibration_problem,
+    med_mad_normalise,
+)
 
 VBZ_FILTER = 32020
 
@@ -82,9 +89,9 @@ def test_corrupt_files_and_reads_are_reported_not_raised(
     with h5py.File(damaged, "a") as handle:
         del handle[f"read_{real_reads[1].read_id}/channel_id"]
     results = list(iter_reads([garbage, damaged]))
-    assert isinstance(results[0], CorruptReadError) and "garbage.fast5" in str(results[0])
+    assert isinstance(results[0], UncallableReadError) and "garbage.fast5" in str(results[0])
     assert isinstance(results[1], RawRead)
-    assert isinstance(results[2], CorruptReadError) and real_reads[1].read_id in str(results[2])
+    assert isinstance(results[2], UncallableReadError) and real_reads[1].read_id in str(results[2])
 
 
 def test_find_read_files(tmp_path: Path, shared_data: Path) -> None:
@@ -94,3 +101,41 @@ def test_find_read_files(tmp_path: Path, shared_data: Path) -> None:
         find_read_files([tmp_path / "nowhere"])
     with pytest.raises(ModelshrinkError, match=r"no \.fast5 or \.pod5 files"):
         find_read_files([tmp_path])
+
+
+def test_readers_refuse_broken_calibration_and_samples_in_every_format(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    mixed = write_mixed_reads(shared_data, tmp_path / "reads")
+    results = list(iter_reads(find_read_files([mixed.folder])))
+    refused = {r.read_id: r for r in results if isinstance(r, UncallableReadError)}
+    expected_kinds = {
+        "digitisation 0": SkipReason.BAD_CALIBRATION,  # single-read fast5
+        "NaN range": SkipReason.BAD_CALIBRATION,  # multi-read fast5
+        "infinite offset": SkipReason.BAD_CALIBRATION,
+        "NaN samples": SkipReason.BAD_SIGNAL,
+        "NaN range (pod5)": SkipReason.BAD_CALIBRATION,
+        "infinite offset (pod5)": SkipReason.BAD_CALIBRATION,
+    }
+    labels = {read_id: label for read_id, label in mixed.bad_ids.items()}
+    assert {labels[read_id]: error.kind for read_id, error in refused.items()} == expected_kinds
+    by_label = {labels[read_id]: error for read_id, error in refused.items()}
+    assert "zero.fast5" in str(by_label["digitisation 0"])
+    assert "got 0.0" in str(by_label["digitisation 0"])
+    assert "range nan" in str(by_label["NaN range (pod5)"]) and "c_reads.pod5" in str(
+        by_label["NaN range (pod5)"]
+    )
+    assert "1 NaN/inf samples" in str(by_label["NaN samples"])
+    # short, constant and repeated reads are readable; judging them is the basecaller's job
+    assert len(results) - len(refused) == 7  # 3 good, 2 repeats, 1 short, 1 constant
+
+
+def test_calibration_problems_are_named() -> None:
+    assert calibration_problem(8192.0, 10.0, 1455.6) is None
+    assert calibration_problem(0.0, 10.0, 1455.6) == (
+        "calibration needs digitisation and range > 0, got 0.0 and 1455.6"
+    )
+    assert calibration_problem(8192.0, -np.inf, np.nan) == (
+        "calibration is not finite (offset -inf, range nan)"
+    )
+    assert "overflows" in calibration_problem(1e-300, 0.0, 1e300)

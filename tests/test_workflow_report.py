@@ -31,7 +31,7 @@ def write_row(folder: Path, variant: str, nbytes: int, identity: str, f1: str) -
             }
         )
     )
-    (base / "speed.tsv").write_text("reads\tsamples_per_second\n3\t1000.5\n")
+    (base / "speed.tsv").write_text("reads\tskipped\tsamples_per_second\n3\t2\t1000.5\n")
     (base / "reads.tsv").write_text(
         "sequences\taligned\tmedian_identity\tmean_identity\n3\t3\t" + identity + "\t0.88\n"
     )
@@ -69,6 +69,7 @@ def test_summary_rows_ratio_and_metrics(tmp_path: Path) -> None:
     assert back["small"]["compression_ratio"] == 4.0
     assert back["original"]["compression_ratio"] == 1.0
     assert back["small"]["read_identity_median"] == 0.85
+    assert back["small"]["reads_skipped"] == 2  # from the basecall's speed.tsv
     assert back["original"]["snp_f1"] == 0.947 and back["original"]["indel_recall"] == 0.2
     assert back["small"]["assembly_identity_polished"] is None  # empty assembly: NA
     header = (tmp_path / "summary.tsv").read_text().splitlines()[0].split("\t")

@@ -1,16 +1,65 @@
 """Atomic output files: a failed or interrupted run must never leave a half-written result
-that Snakemake (or a user) would mistake for a finished one."""
+that Snakemake (or a user) would mistake for a finished one.
+
+The temporary file is hidden beside its target and named after the writing process
+(`.<name>.<host>.<pid>.<random>.tmp<suffix>`). A failure removes it; a process killed
+outright (SIGKILL, out of memory) cannot, so the next write of the same target removes
+every such file whose process on this host has ended.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import logging
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: Path, suffix: str = "") -> list[Path]:
+    """Removes the temporaries of `target` left by ended processes of this host; returns them.
+
+    Files from other hosts (a shared filesystem) or from live processes are left alone:
+    they may belong to a write still in progress.
+    """
+    prefix, ending = f".{target.name}.", f".tmp{suffix}"
+    host = socket.gethostname()
+    removed = []
+    for candidate in target.parent.glob(glob.escape(prefix) + "*" + glob.escape(ending)):
+        owner = candidate.name[len(prefix) : -len(ending)].rsplit(".", 2)
+        if len(owner) != 3 or owner[0] != host or not owner[1].isdigit():
+            continue
+        pid = int(owner[1])
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        try:
+            candidate.unlink()
+        except FileNotFoundError:
+            continue  # another run cleaned it up first
+        except OSError as error:
+            log.warning("cannot remove the stale temporary file %s: %s", candidate, error)
+            continue
+        log.info("removed %s, left by an interrupted run (process %d)", candidate, pid)
+        removed.append(candidate)
+    return removed
 
 
 @contextlib.contextmanager
@@ -22,8 +71,11 @@ def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target, suffix)
     handle, name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent
+        prefix=f".{target.name}.{socket.gethostname()}.{os.getpid()}.",
+        suffix=f".tmp{suffix}",
+        dir=target.parent,
     )
     os.close(handle)
     os.chmod(name, 0o644)  # mkstemp makes 0600; results are meant to be shared

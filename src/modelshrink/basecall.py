@@ -6,21 +6,33 @@ Viterbi per chunk, paths stitched at the overlap midpoints, a base wherever the 
 changes. What differs is only how the work is scheduled: chunks of many reads share
 one network call, and `threads` batches run side by side (each single-threaded, which
 on small GEMMs beats one batch on several threads).
+
+A read that cannot be called (unreadable, bad calibration, non-finite, too short or
+constant signal, an id already called, no base called) is skipped with a warning naming
+its file and id, and counted per reason in `Basecaller.skipped`; Taiyaki would crash on
+some of these and turn the others into junk or empty records.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from modelshrink.signal.fast5 import CorruptReadError
-from modelshrink.signal.reads import RawRead, med_mad_normalise
+from modelshrink.errors import ModelshrinkError
+from modelshrink.signal.reads import (
+    MIN_CALLABLE_SAMPLES,
+    RawRead,
+    SkipReason,
+    UncallableReadError,
+    median_mad,
+)
 from modelshrink.taiyaki.flipflop import (
     POSTERIOR_FLOOR,
     path_to_sequence,
@@ -48,6 +60,25 @@ class BasecallSettings:
     device: str = "cpu"
     qscore_scale: float = 1.0
     qscore_offset: float = 0.0
+    min_samples: int = MIN_CALLABLE_SAMPLES
+
+    def __post_init__(self) -> None:
+        for name, flag in (
+            ("chunk_steps", "--chunk-size"),
+            ("batch_size", "--batch-size"),
+            ("threads", "--threads"),
+            ("min_samples", "--min-samples"),
+        ):
+            if getattr(self, name) < 1:
+                raise ModelshrinkError(
+                    f"basecall {name} ({flag}) must be at least 1, got {getattr(self, name)}"
+                )
+        if not 0 <= self.overlap_steps < self.chunk_steps:
+            raise ModelshrinkError(
+                f"basecall overlap_steps (--overlap) must be between 0 and chunk_steps "
+                f"(--chunk-size) - 1, got overlap {self.overlap_steps} with chunk "
+                f"{self.chunk_steps}"
+            )
 
 
 @dataclass
@@ -61,6 +92,7 @@ class Basecall:
 @dataclass
 class _PendingRead:
     read_id: str
+    source: Path
     samples: int
     starts: np.ndarray
     ends: np.ndarray
@@ -138,7 +170,8 @@ class Basecaller:
         self.nbase = len(network.alphabet)
         self.chunk = settings.chunk_steps * self.stride
         self.overlap = settings.overlap_steps * self.stride
-        self.corrupt: list[CorruptReadError] = []
+        self.skipped: Counter[SkipReason] = Counter()
+        self._called_from: dict[str, Path] = {}  # read id -> file it was first taken from
 
     def _decode_batch(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Network + posterior decoding of [samples, B] chunks -> paths and error probs [T+1, B]."""
@@ -149,24 +182,65 @@ class Basecaller:
             paths = viterbi(torch.log(posteriors + POSTERIOR_FLOOR))
             return paths, error_probabilities(posteriors, paths, self.nbase)
 
-    def _batches(self, reads: Iterable[RawRead | CorruptReadError]):
+    def _skip(self, skipped: UncallableReadError) -> None:
+        log.warning("skipping %s", skipped)
+        self.skipped[skipped.kind] += 1
+
+    def _normalised_signal(self, read: RawRead) -> np.ndarray:
+        """The read's standardised signal; UncallableReadError when it cannot give a basecall."""
+        first = self._called_from.get(read.read_id)
+        if first is not None:
+            raise UncallableReadError(
+                read.source,
+                read.read_id,
+                f"read id already called from {first}",
+                SkipReason.DUPLICATE_ID,
+            )
+        if len(read.raw) < self.settings.min_samples:
+            raise UncallableReadError(
+                read.source,
+                read.read_id,
+                f"{len(read.raw)} samples, fewer than the {self.settings.min_samples} needed",
+                SkipReason.TOO_SHORT,
+            )
+        picoamps = read.picoamps()
+        if not np.isfinite(picoamps).all():
+            raise UncallableReadError(
+                read.source, read.read_id, "signal in pA is not finite", SkipReason.BAD_SIGNAL
+            )
+        median, mad = median_mad(picoamps)
+        if mad == 0:
+            raise UncallableReadError(
+                read.source,
+                read.read_id,
+                f"constant signal (most samples are {median:.1f} pA, MAD 0)",
+                SkipReason.CONSTANT_SIGNAL,
+            )
+        return ((picoamps - median) / mad).astype(np.float32)
+
+    def _batches(self, reads: Iterable[RawRead | UncallableReadError]):
         """Groups chunks of consecutive reads into equal-length batches for the network."""
         pending: list[tuple[_PendingRead, int]] = []
         arrays: list[np.ndarray] = []
         for read in reads:
-            if isinstance(read, CorruptReadError):
-                log.warning("skipping %s", read)
-                self.corrupt.append(read)
+            if isinstance(read, UncallableReadError):
+                self._skip(read)
                 continue
-            if len(read.raw) == 0:
-                error = CorruptReadError(read.source, read.read_id, "empty signal")
-                log.warning("skipping %s", error)
-                self.corrupt.append(error)
+            try:
+                signal = self._normalised_signal(read)
+            except UncallableReadError as skipped:
+                self._skip(skipped)
                 continue
-            signal = med_mad_normalise(read.picoamps())
+            self._called_from[read.read_id] = read.source
             starts, ends = chunk_boundaries(len(signal), self.chunk, self.overlap)
             entry = _PendingRead(
-                read.read_id, len(signal), starts, ends, [None] * len(starts), [None] * len(starts)
+                read.read_id,
+                read.source,
+                len(signal),
+                starts,
+                ends,
+                [None] * len(starts),
+                [None] * len(starts),
             )
             if len(signal) < self.chunk:
                 yield [(entry, 0)], signal[:, None]
@@ -188,8 +262,9 @@ class Basecaller:
             entry.errprobs[index] = errprobs[:, column]
         return slots
 
-    def call(self, reads: Iterable[RawRead | CorruptReadError]) -> Iterator[Basecall]:
-        """Basecalls in input order; corrupt reads are logged, skipped and kept in `corrupt`."""
+    def call(self, reads: Iterable[RawRead | UncallableReadError]) -> Iterator[Basecall]:
+        """Basecalls in input order; reads that cannot be called are logged, skipped and
+        counted per reason in `skipped`."""
         workers = max(1, self.settings.threads) if self.settings.device == "cpu" else 1
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(1 if self.settings.device == "cpu" else previous_threads)
@@ -201,13 +276,14 @@ class Basecaller:
                     # finish its later chunks first, so membership cannot be inferred.
                     order.extend(entry for entry, index in slots if index == 0)
                     while order and order[0].complete():
-                        yield self._finish(order.popleft())
+                        yield from self._finish(order.popleft())
         finally:
             torch.set_num_threads(previous_threads)
         for entry in order:
-            yield self._finish(entry)
+            yield from self._finish(entry)
 
-    def _finish(self, entry: _PendingRead) -> Basecall:
+    def _finish(self, entry: _PendingRead) -> Iterator[Basecall]:
+        """The read's basecall, or nothing (counted as skipped) if the network called no base."""
         path = stitch(entry.paths, entry.starts, entry.ends, self.stride)
         errprobs = stitch(entry.errprobs, entry.starts, entry.ends, self.stride)
         sequence = path_to_sequence(path, self.network.alphabet)
@@ -215,7 +291,14 @@ class Basecaller:
         qualities = quality_string(
             errprobs[moved], self.settings.qscore_scale, self.settings.qscore_offset
         )
-        return Basecall(entry.read_id, sequence, qualities, entry.samples)
+        if not sequence:
+            self._skip(
+                UncallableReadError(
+                    entry.source, entry.read_id, "no base called", SkipReason.NO_BASES
+                )
+            )
+            return
+        yield Basecall(entry.read_id, sequence, qualities, entry.samples)
 
 
 def _bounded_map(

@@ -8,9 +8,13 @@ and `run(args) -> int`. Heavy imports (torch, pysam) happen inside `run` so that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from modelshrink.errors import ModelshrinkError
 
@@ -48,6 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """SIGTERM (a cancelled or timed-out job) unwinds like an error, so every `finally`
+    runs and no temporary output is left behind; the default handler would just stop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; the caller owns signals then
+        return
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -56,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return args.run(args)
+        with sigterm_exits():
+            return args.run(args)
     except ModelshrinkError as error:
         print(f"modelshrink {args.command}: error: {error}", file=sys.stderr)
         return 1

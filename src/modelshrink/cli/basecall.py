@@ -13,9 +13,11 @@ import logging
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from modelshrink.errors import ModelshrinkError
+from modelshrink.signal.reads import MIN_CALLABLE_SAMPLES, SkipReason
 
 log = logging.getLogger("modelshrink.basecall")
 
@@ -33,10 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overlap", type=int, default=100, help="chunk overlap in network steps")
     parser.add_argument("--threads", type=int, default=1, help="CPU worker threads")
+    parser.add_argument(
+        "--min-samples",
+        type=int,
+        default=MIN_CALLABLE_SAMPLES,
+        help="skip reads with fewer raw samples (default: %(default)s, 0.25 s at 4 kHz)",
+    )
     parser.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument(
-        "--summary", type=Path, help="write a TSV summary (reads, samples, seconds, samples/s)"
+        "--summary",
+        type=Path,
+        help="write a TSV summary (reads, skipped reads per reason, samples, seconds, samples/s)",
     )
 
 
@@ -50,12 +60,31 @@ def _device(choice: str) -> str:
     return choice
 
 
-def _check(args: argparse.Namespace) -> None:
-    for flag in ("batch_size", "chunk_size", "threads"):
-        if getattr(args, flag) < 1:
-            raise ModelshrinkError(f"--{flag.replace('_', '-')} must be at least 1")
-    if not 0 <= args.overlap < args.chunk_size:
-        raise ModelshrinkError("--overlap must be between 0 and --chunk-size - 1")
+def _skip_counts(skipped: Mapping[SkipReason, int]) -> str:
+    counts = [f"{count} {reason}" for reason, count in skipped.items() if count]
+    return ", ".join(counts) if counts else "none"
+
+
+def _summary_table(
+    called: int,
+    skipped: Mapping[SkipReason, int],
+    bases: int,
+    samples: int,
+    seconds: float,
+    qscores: list[float],
+) -> str:
+    """One-row TSV; `skipped` is the total, then one `skipped_<reason>` column per reason."""
+    columns = {
+        "reads": str(called),
+        "skipped": str(sum(skipped.values())),
+        "bases": str(bases),
+        "samples": str(samples),
+        "seconds": f"{seconds:.3f}",
+        "samples_per_second": f"{samples / seconds:.1f}",
+        "median_read_qscore": f"{statistics.median(qscores or [0.0]):.2f}",
+    }
+    columns.update({f"skipped_{reason}": str(skipped.get(reason, 0)) for reason in SkipReason})
+    return "\t".join(columns) + "\n" + "\t".join(columns.values()) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,17 +95,16 @@ def run(args: argparse.Namespace) -> int:
     from modelshrink.seqio import BasecallWriter
     from modelshrink.signal.discover import find_read_files, iter_reads
 
-    _check(args)
-    files = find_read_files(args.reads, recursive=not args.no_recursive)
-    network = load_basecaller(args.model)
     settings = BasecallSettings(
         chunk_steps=args.chunk_size,
         overlap_steps=args.overlap,
         batch_size=args.batch_size,
         threads=args.threads,
         device=_device(args.device),
+        min_samples=args.min_samples,
     )
-    basecaller = Basecaller(network, settings)
+    files = find_read_files(args.reads, recursive=not args.no_recursive)
+    basecaller = Basecaller(load_basecaller(args.model), settings)
     progress = tqdm(
         desc="basecalling", unit=" reads", disable=args.no_progress or None, file=sys.stderr
     )
@@ -89,33 +117,31 @@ def run(args: argparse.Namespace) -> int:
             called += 1
             samples += call.samples
             bases += len(call.sequence)
-            if call.qualities:
-                qscores.append(read_mean_qscore(call.qualities))
+            qscores.append(read_mean_qscore(call.qualities))
             progress.update()
         if called == 0:
             raise ModelshrinkError(
-                f"no read could be basecalled from {len(files)} file(s); "
-                f"{len(basecaller.corrupt)} corrupt or unreadable"
+                f"no read could be basecalled from {len(files)} file(s) "
+                f"({args.reads[0]}{' ...' if len(args.reads) > 1 else ''}); "
+                f"skipped: {_skip_counts(basecaller.skipped)} (reasons per read in the "
+                "warnings above)"
             )
     progress.close()
     seconds = time.perf_counter() - started
     log.info(
-        "called %d reads (%d bases, %d samples) in %.1f s: %.0f samples/s; skipped %d corrupt",
+        "called %d reads (%d bases, %d samples) in %.1f s: %.0f samples/s; skipped: %s",
         called,
         bases,
         samples,
         seconds,
         samples / seconds,
-        len(basecaller.corrupt),
+        _skip_counts(basecaller.skipped),
     )
     if args.summary:
         from modelshrink.atomic import write_text_atomic
 
         write_text_atomic(
             args.summary,
-            "reads\tskipped\tbases\tsamples\tseconds\tsamples_per_second\t"
-            "median_read_qscore\n"
-            f"{called}\t{len(basecaller.corrupt)}\t{bases}\t{samples}\t{seconds:.3f}\t"
-            f"{samples / seconds:.1f}\t{statistics.median(qscores or [0.0]):.2f}\n",
+            _summary_table(called, basecaller.skipped, bases, samples, seconds, qscores),
         )
     return 0

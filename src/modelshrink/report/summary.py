@@ -31,6 +31,7 @@ COLUMNS = (
     "sparse_macs_per_sample",
     "basecall_samples_per_second",
     "reads",
+    "reads_skipped",
     "read_identity_median",
     "read_identity_mean",
     "read_qscore_median",
@@ -129,6 +130,7 @@ def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[st
     stats = read_stats(entry["stats"])
     speed = _one_row_tsv(entry["speed"])
     reads = _one_row_tsv(entry["read_identity"])
+    skipped = _number(speed.get("skipped"))
     row: dict[str, Any] = {
         "variant": entry["variant"],
         "sample": entry["sample"],
@@ -141,6 +143,7 @@ def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[st
         "sparse_macs_per_sample": stats.get("sparse_macs_per_sample"),
         "basecall_samples_per_second": _number(speed.get("samples_per_second")),
         "reads": int(_number(reads.get("sequences")) or 0),
+        "reads_skipped": None if skipped is None else int(skipped),
         "read_identity_median": _number(reads.get("median_identity")),
         "read_identity_mean": _number(reads.get("mean_identity")),
         "read_qscore_median": _number(speed.get("median_read_qscore")),

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.fast5 import CorruptReadError, iter_fast5
+from modelshrink.signal.fast5 import iter_fast5
 from modelshrink.signal.pod5 import iter_pod5
-from modelshrink.signal.reads import RawRead
+from modelshrink.signal.reads import RawRead, UncallableReadError
 
 READ_SUFFIXES = {".fast5": iter_fast5, ".pod5": iter_pod5}
 
@@ -35,6 +35,6 @@ def find_read_files(paths: Iterable[Path], recursive: bool = True) -> list[Path]
     return found
 
 
-def iter_reads(files: Iterable[Path]) -> Iterator[RawRead | CorruptReadError]:
+def iter_reads(files: Iterable[Path]) -> Iterator[RawRead | UncallableReadError]:
     for path in files:
         yield from READ_SUFFIXES[path.suffix](path)

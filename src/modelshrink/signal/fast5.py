@@ -13,16 +13,9 @@ import h5py
 import numpy as np
 import vbz_h5py_plugin  # noqa: F401  (registers the VBZ HDF5 filter with h5py on import)
 
-from modelshrink.signal.reads import RawRead
+from modelshrink.signal.reads import RawRead, SkipReason, UncallableReadError
 
-
-class CorruptReadError(Exception):
-    """One read (or a whole file) cannot be read; the caller skips it and goes on."""
-
-    def __init__(self, source: Path, read_id: str | None, reason: str) -> None:
-        self.source, self.read_id, self.reason = source, read_id, reason
-        where = f"read {read_id} in {source}" if read_id else f"{source}"
-        super().__init__(f"{where}: {reason}")
+INT16 = np.iinfo(np.int16)
 
 
 def _text(value: object) -> str:
@@ -46,12 +39,32 @@ def _read_locations(handle: h5py.File) -> Iterator[tuple[str, str, str, str]]:
             yield name[len("read_") :], f"{name}/Raw/Signal", f"{name}/Raw", f"{name}/channel_id"
 
 
+def _adc_samples(samples: np.ndarray, source: Path, read_id: str) -> np.ndarray:
+    """The stored signal as int16 ADC units; a float dataset with NaN/inf, or values beyond
+    int16, would otherwise be cast silently into garbage samples."""
+    if samples.ndim != 1 or samples.dtype.kind not in "iuf":
+        raise UncallableReadError(
+            source, read_id, f"signal is {samples.dtype} of shape {samples.shape}, expected 1-D"
+        )
+    if samples.dtype.kind == "f" and not np.isfinite(samples).all():
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise UncallableReadError(
+            source, read_id, f"signal has {bad} NaN/inf samples", SkipReason.BAD_SIGNAL
+        )
+    if samples.size and (samples.min() < INT16.min or samples.max() > INT16.max):
+        raise UncallableReadError(
+            source, read_id, "signal has samples beyond the int16 ADC range", SkipReason.BAD_SIGNAL
+        )
+    return samples.astype(np.int16)
+
+
 def _load_read(handle: h5py.File, source: Path, location: tuple[str, str, str, str]) -> RawRead:
     read_id, signal, attributes, channel_group = location
     channel = handle[channel_group].attrs
+    read_id = _text(handle[attributes].attrs.get("read_id", read_id))
     return RawRead(
-        read_id=_text(handle[attributes].attrs.get("read_id", read_id)),
-        raw=np.asarray(handle[signal][()], dtype=np.int16),
+        read_id=read_id,
+        raw=_adc_samples(np.asarray(handle[signal][()]), source, read_id),
         digitisation=float(channel["digitisation"]),
         offset=float(channel["offset"]),
         range=float(channel["range"]),
@@ -60,23 +73,25 @@ def _load_read(handle: h5py.File, source: Path, location: tuple[str, str, str, s
     )
 
 
-def iter_fast5(path: Path) -> Iterator[RawRead | CorruptReadError]:
-    """Yields every read of a fast5 file, or a CorruptReadError for each one that fails."""
+def iter_fast5(path: Path) -> Iterator[RawRead | UncallableReadError]:
+    """Yields every read of a fast5 file, or a UncallableReadError for each one that fails."""
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        yield CorruptReadError(path, None, f"not a readable HDF5/fast5 file ({error})")
+        yield UncallableReadError(path, None, f"not a readable HDF5/fast5 file ({error})")
         return
     with handle:
         try:
             locations = list(_read_locations(handle))
         except (KeyError, OSError, ValueError) as error:
-            yield CorruptReadError(path, None, f"damaged fast5 layout ({error})")
+            yield UncallableReadError(path, None, f"damaged fast5 layout ({error})")
             return
         for location in locations:
             try:
                 yield _load_read(handle, path, location)
+            except UncallableReadError as skipped:
+                yield skipped
             except (KeyError, OSError, ValueError, TypeError) as error:
-                yield CorruptReadError(
+                yield UncallableReadError(
                     path, location[0], f"unreadable signal or calibration ({error})"
                 )

@@ -7,18 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from modelshrink.signal.fast5 import CorruptReadError
-from modelshrink.signal.reads import RawRead
+from modelshrink.signal.reads import RawRead, UncallableReadError
 
 
-def iter_pod5(path: Path) -> Iterator[RawRead | CorruptReadError]:
-    """Yields every read of a pod5 file, or a CorruptReadError for each one that fails."""
+def iter_pod5(path: Path) -> Iterator[RawRead | UncallableReadError]:
+    """Yields every read of a pod5 file, or a UncallableReadError for each one that fails."""
     import pod5
 
     try:
         reader = pod5.Reader(path)
     except Exception as error:  # pod5 raises bare Exceptions/arrow errors for damaged files
-        yield CorruptReadError(path, None, f"not a readable pod5 file ({error})")
+        yield UncallableReadError(path, None, f"not a readable pod5 file ({error})")
         return
     with reader:
         records = reader.reads()
@@ -28,7 +27,7 @@ def iter_pod5(path: Path) -> Iterator[RawRead | CorruptReadError]:
             except StopIteration:
                 return
             except Exception as error:
-                yield CorruptReadError(path, None, f"damaged pod5 record batch ({error})")
+                yield UncallableReadError(path, None, f"damaged pod5 record batch ({error})")
                 return
             read_id = str(record.read_id)
             try:
@@ -43,5 +42,7 @@ def iter_pod5(path: Path) -> Iterator[RawRead | CorruptReadError]:
                     sampling_rate=float(record.run_info.sample_rate),
                     source=path,
                 )
+            except UncallableReadError as skipped:
+                yield skipped
             except Exception as error:
-                yield CorruptReadError(path, read_id, f"unreadable signal ({error})")
+                yield UncallableReadError(path, read_id, f"unreadable signal ({error})")
