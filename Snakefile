@@ -9,13 +9,14 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# rules/common.smk loads config/config.yaml (after checking its YAML syntax), merges a
+# user's --configfile over it and checks the result before any rule is defined.
+include: "rules/common.smk"
 
 
 report: "report/workflow.rst"
 
 
-include: "rules/common.smk"
 include: "rules/model.smk"
 include: "rules/demo_data.smk"
 include: "rules/basecall.smk"

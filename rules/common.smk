@@ -4,6 +4,7 @@ Why everything is checked here: a typo in a variant or a missing tool must stop 
 run at startup with one clear message, not an hour later inside a cluster job.
 """
 
+import copy
 import csv
 import json
 import os
@@ -11,31 +12,111 @@ import shlex
 import shutil
 import struct
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import jsonschema
 import yaml
+from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
+#: the demo configuration; a user's --configfile / --config is merged over it
+DEMO_CONFIG = "config/config.yaml"
+#: the schemas, relative to the workflow's folder
+CONFIG_SCHEMA = "config/schema/config.schema.yaml"
+SAMPLES_SCHEMA = "config/schema/samples.schema.yaml"
+#: config keys holding collections of named things: a user's value replaces the demo's
+#: whole instead of being merged into it (see replace_named_collections)
+NAMED_COLLECTIONS = (("variants",), ("merfish", "variants"))
 
-def validate_config():
-    """Schema validation (fills defaults); a failure becomes one line naming the key."""
+
+def check_yaml_syntax(path):
+    """Snakemake reports a YAML syntax error in a config file without naming the file or
+    the line; parsing it first names both. (A user's --configfile is read by Snakemake
+    before the workflow starts, so its errors cannot be caught here: config/README.md.)
+    """
+    if not Path(path).is_file():
+        return  # Snakemake's configfile: says what is missing
     try:
-        validate(config, schema="../config/schema/config.schema.yaml")
+        with open(path, encoding="utf-8") as handle:
+            yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as error:
+        mark, start = error.problem_mark, error.context_mark
+        context = f" ({error.context}" if error.context else ""
+        if context and start and start.line != mark.line:
+            context += f" that starts on line {start.line + 1}"
+        context += ")" if context else ""
+        raise WorkflowError(
+            f"{path} line {mark.line + 1}, column {mark.column + 1}: not valid YAML: "
+            f"{error.problem}{context}"
+        ) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise WorkflowError(
+            f"{path}: not valid YAML: {' '.join(str(error).split())}"
+        ) from None
+
+
+check_yaml_syntax(DEMO_CONFIG)
+
+
+configfile: DEMO_CONFIG
+
+
+def given_value(source, keys):
+    """(True, value) when the mapping `source` sets the nested key `keys`, else (False, None)."""
+    for key in keys:
+        if not isinstance(source, Mapping) or key not in source:
+            return False, None
+        source = source[key]
+    return True, source
+
+
+def replace_named_collections():
+    """Snakemake merges the user's --configfile files and --config into the demo's
+    config key by key, so a user file listing one variant would still run the demo's
+    eight beside it. For NAMED_COLLECTIONS the value from the last of them that gives
+    the key (--config last) replaces the demo's whole."""
+    sources = [
+        *(load_configfile(path) for path in workflow.overwrite_configfiles),
+        dict(workflow.config_settings.config),
+    ]
+    for keys in NAMED_COLLECTIONS:
+        given = [
+            value for found, value in (given_value(s, keys) for s in sources) if found
+        ]
+        found, parent = given_value(config, keys[:-1])
+        if given and found and isinstance(parent, dict):
+            parent[keys[-1]] = copy.deepcopy(given[-1])
+
+
+def schema_violation(data, schema):
+    """The first way `data` breaks `schema` (a path relative to rules/) as (dotted key,
+    message), or None; valid data gets the schema's defaults filled in."""
+    try:
+        validate(data, schema=schema)
     except WorkflowError as error:
         cause = error.__context__
         if not isinstance(cause, jsonschema.ValidationError):
             raise
         detail = jsonschema.exceptions.best_match([cause])
-        key = ".".join(str(part) for part in detail.absolute_path) or "(top level)"
+        return ".".join(str(part) for part in detail.absolute_path), detail.message
+    return None
+
+
+def validate_config():
+    """Schema validation (fills defaults); a failure becomes one line naming the key."""
+    violation = schema_violation(config, f"../{CONFIG_SCHEMA}")
+    if violation:
+        key, message = violation
         raise WorkflowError(
-            f"config key {key}: {detail.message} "
-            f"(see config/README.md and config/schema/config.schema.yaml)"
-        ) from None
+            f"config key {key or '(top level)'}: {message} "
+            f"(see config/README.md and {CONFIG_SCHEMA})"
+        )
 
 
+replace_named_collections()
 validate_config()
 
 DEMO = config["demo"]
@@ -77,8 +158,46 @@ PRETRAINED_PARAMETERS = [
 ]
 
 
+def read_sheet_rows(sheet, required, optional):
+    """(line number, row without its empty values) for each row of the tab-separated
+    sheet, after checking that the header names every required column and no row has
+    more fields than it."""
+    with open(sheet, newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        columns = reader.fieldnames or []
+        missing = [column for column in required if column not in columns]
+        if missing:
+            raise WorkflowError(
+                f"{sheet} line 1: no column {', '.join(missing)}; expected a tab-separated "
+                f"header with the columns {', '.join(required)} (optional: "
+                f"{', '.join(optional)}), found {columns}"
+            )
+        rows = []
+        for row in reader:
+            if None in row:  # csv puts fields beyond the header's under None
+                raise WorkflowError(
+                    f"{sheet} line {reader.line_num}: {len(columns) + len(row[None])} "
+                    f"tab-separated fields, more than the header's {len(columns)}"
+                )
+            rows.append((reader.line_num, {k: v for k, v in row.items() if v}))
+        return rows
+
+
+def sheet_row_problem(row, required):
+    """What is wrong with one sheet row's values (empty ones dropped), or None."""
+    empty = [column for column in required if column not in row]
+    if empty:
+        return f"no value in column {', '.join(empty)}"
+    violation = schema_violation(row, f"../{SAMPLES_SCHEMA}")
+    if violation:
+        column, message = violation
+        return f"column {column}: {message}"
+    return None
+
+
 def read_sample_sheet():
-    """Samples from the sheet, plus the simulated demo sample when enabled."""
+    """Samples from the sheet, plus the simulated demo sample when enabled; every
+    mistake in the sheet is one line naming its line and column."""
     samples = {}
     sheet = config["samples"]
     if sheet:
@@ -86,23 +205,31 @@ def read_sample_sheet():
             raise WorkflowError(
                 f"config key samples: sample sheet {sheet} does not exist"
             )
-        with open(sheet) as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-        for number, row in enumerate(rows, start=2):
-            row = {key: value for key, value in row.items() if value}
-            try:
-                validate(row, schema="../config/schema/samples.schema.yaml")
-            except WorkflowError as error:
+        from modelshrink.errors import ModelshrinkError
+        from modelshrink.input_checks import check_sample_files
+
+        schema = yaml.safe_load(Path(workflow.basedir, SAMPLES_SCHEMA).read_text())
+        required = schema["required"]
+        optional = [column for column in schema["properties"] if column not in required]
+        lines = {}
+        for number, row in read_sheet_rows(sheet, required, optional):
+            problem = sheet_row_problem(row, required)
+            if problem:
+                raise WorkflowError(f"{sheet} line {number}: {problem}")
+            name = row["sample"]
+            if name in lines:
                 raise WorkflowError(
-                    f"{sheet} line {number}: {error.args[-1]}"
+                    f"{sheet} line {number}: sample {name!r} is already on line "
+                    f"{lines[name]}; expected one row per sample"
+                )
+            lines[name] = number
+            try:
+                check_sample_files(row)
+            except ModelshrinkError as error:
+                raise WorkflowError(
+                    f"{sheet} line {number}: sample {name!r}: {error}"
                 ) from None
-            for key in ("reads", "reference", "truth_vcf"):
-                if key in row and not Path(row[key]).exists():
-                    raise WorkflowError(
-                        f"{sheet} line {number}: sample {row['sample']!r}: {key} path "
-                        f"{row[key]} does not exist"
-                    )
-            samples[row["sample"]] = {
+            samples[name] = {
                 "reads": row["reads"],
                 "reference": row["reference"],
                 "truth_vcf": row.get("truth_vcf"),
@@ -280,6 +407,12 @@ def check_merfish():
 
 def check_choices():
     """Combinations the schema cannot express."""
+    basecall = config["basecall"]
+    if basecall["overlap"] >= basecall["chunk_size"]:
+        raise WorkflowError(
+            f"config key basecall.overlap: {basecall['overlap']} must be smaller than "
+            f"basecall.chunk_size ({basecall['chunk_size']}); both count network steps"
+        )
     if CALLER == "clair3" and not config["calling"]["clair3"]["model_path"]:
         raise WorkflowError(
             "config key calling.clair3.model_path: clair3 needs a model folder matching "

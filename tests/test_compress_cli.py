@@ -118,6 +118,31 @@ def test_check_only_does_not_import_torch() -> None:
     assert run.returncode == 1 and "variants.variant.quantize.bits: 1" in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"prune": {"method": "obs", "sparsity": {"sublayers.0.conv.weight": 0.5}}},
+            "prune.sparsity: method obs prunes GRU weight matrices only, not "
+            "sublayers.0.conv.weight",
+        ),
+        (
+            {"prune": {"method": "structured", "sparsity": {"sublayers.6.linear.weight": 0.2}}},
+            "prune.sparsity: sublayers.6 is the output layer, whose units structured pruning "
+            "cannot remove",
+        ),
+    ],
+)
+def test_check_only_refuses_tensors_the_method_cannot_prune(
+    capsys: pytest.CaptureFixture, spec: dict, message: str
+) -> None:
+    assert main(["compress", "--spec", json.dumps(spec), "--check-only"]) == 1
+    captured = capsys.readouterr()
+    assert "spec OK" not in captured.out
+    error = captured.err.strip()
+    assert len(error.splitlines()) == 1 and message in error, error
+
+
 def test_obs_pruning_calibrates_on_real_chunks_and_keeps_the_network_calling(
     original: Path, tmp_path: Path, shared_data: Path
 ) -> None:

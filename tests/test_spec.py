@@ -154,6 +154,28 @@ def test_original_scale_quant_with_a_list() -> None:
             },
             r"prune\.iterations: gradual pruning applies to the magnitude and global",
         ),
+        (
+            {"prune": {"method": "obs", "sparsity": {"sublayers.0.conv.weight": 0.5}}},
+            r"^variants\.v\.prune\.sparsity: method obs prunes GRU weight matrices only, "
+            r"not sublayers\.0\.conv\.weight; expected names or globs of GRU weights",
+        ),
+        (
+            {"prune": {"method": "obs", "sparsity": {"sublayers.*.weight": 0.5}}},
+            r"only, not sublayers\.0\.conv\.weight, sublayers\.6\.linear\.weight;",
+        ),
+        (
+            {"prune": {"method": "structured", "sparsity": {"sublayers.6.linear.weight": 0.2}}},
+            r"^variants\.v\.prune\.sparsity: sublayers\.6 is the output layer, whose units "
+            r"structured pruning cannot remove; expected layers among sublayers\.0, .*5$",
+        ),
+        (
+            {"prune": {"method": "structured", "sparsity": {"sublayers.*": 0.2}}},
+            r"sublayers\.6 is the output layer",
+        ),
+        (
+            {"prune": {"method": "structured", "sparsity": {"sublayers.9": 0.2}}},
+            r"^variants\.v\.prune\.sparsity: unknown layer 'sublayers\.9'; valid names",
+        ),
     ],
 )
 def test_bad_specs_name_the_key(raw: dict, message: str) -> None:
@@ -166,6 +188,12 @@ def test_structured_and_global_methods() -> None:
         "s", {"prune": {"method": "structured", "sparsity": {"sublayers.[1-5]": 0.25}}}, NAMES
     )
     assert spec.prune.method == "structured"
+    spec = parse_variant(
+        "s",
+        {"prune": {"method": "structured", "sparsity": {"sublayers.0.conv.weight": 0.1}}},
+        NAMES,
+    )
+    assert spec.prune.sparsity == {"sublayers.0.conv.weight": 0.1}
     spec = parse_variant(
         "g", {"prune": {"method": "global", "sparsity": {"sublayers.*.weight_*": 0.5}}}, NAMES
     )

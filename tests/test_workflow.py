@@ -9,6 +9,7 @@ the tools of this environment on PATH. The real run needs the pretrained checkpo
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import os
 import re
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pysam
 import pytest
 import yaml
 
@@ -196,33 +198,48 @@ def test_dry_run_tool_choices(
 # --- bad configs fail at startup with one clear message -----------------------------
 
 
-def _sparsity_1_5(config: dict[str, Any]) -> None:
+def _sparsity_1_5(config: dict[str, Any], workdir: Path) -> None:
     config["variants"]["pruned_v1"]["prune"]["sparsity"]["sublayers.*.cudnn_gru.weight_ih_l0"] = 1.5
 
 
-def _unknown_variant_key(config: dict[str, Any]) -> None:
+def _unknown_variant_key(config: dict[str, Any], workdir: Path) -> None:
     config["variants"]["fp16"]["quantise"] = {"scheme": "float16"}
 
 
-def _unknown_parameter(config: dict[str, Any]) -> None:
+def _unknown_parameter(config: dict[str, Any], workdir: Path) -> None:
     config["variants"]["pruned_v1"]["prune"]["sparsity"] = {"sublayers.9.gru.weight": 0.5}
 
 
-def _unknown_base(config: dict[str, Any]) -> None:
+def _unknown_base(config: dict[str, Any], workdir: Path) -> None:
     config["variants"]["fp16"]["base"] = "pruned_v3"
 
 
-def _quantized_base(config: dict[str, Any]) -> None:
+def _quantized_base(config: dict[str, Any], workdir: Path) -> None:
     config["variants"]["pruned_v2"]["base"] = "scale8"
 
 
-def _base_cycle(config: dict[str, Any]) -> None:
+def _base_cycle(config: dict[str, Any], workdir: Path) -> None:
     config["variants"]["pruned_v1"]["base"] = "pruned_v2"
     config["variants"]["pruned_v2"]["base"] = "pruned_v1"
 
 
-def _simulate_typo(config: dict[str, Any]) -> None:
+def _simulate_typo(config: dict[str, Any], workdir: Path) -> None:
     config["simulate"]["reads"]["coverag"] = 3
+
+
+def _overlap_not_below_chunk(config: dict[str, Any], workdir: Path) -> None:
+    config["basecall"]["overlap"] = config["basecall"]["chunk_size"]
+
+
+def _obs_on_convolution(config: dict[str, Any], workdir: Path) -> None:
+    config["variants"]["pruned50_ft"]["prune"]["sparsity"] = {"sublayers.0.conv.weight": 0.5}
+
+
+def _structured_output_layer(config: dict[str, Any], workdir: Path) -> None:
+    config["variants"]["pruned_v1"]["prune"] = {
+        "method": "structured",
+        "sparsity": {"sublayers.6.linear.weight": 0.2},
+    }
 
 
 def _missing_reads(config: dict[str, Any], workdir: Path) -> None:
@@ -245,21 +262,172 @@ def _missing_reads(config: dict[str, Any], workdir: Path) -> None:
         (_base_cycle, r"v1\.base: the bases form a cycle pruned_v1 -> pruned_v2 -> pruned_v1"),
         (_simulate_typo, r"simulate\.reads: unknown key\(s\) coverag"),
         (_missing_reads, r"samples\.tsv line 2: sample 'mine': reads path .* does not exist"),
+        (
+            _overlap_not_below_chunk,
+            r"^config key basecall\.overlap: 1000 must be smaller than basecall\.chunk_size "
+            r"\(1000\); both count network steps$",
+        ),
+        (
+            _obs_on_convolution,
+            r"^config: variants\.pruned50_ft\.prune\.sparsity: method obs prunes GRU weight "
+            r"matrices only, not sublayers\.0\.conv\.weight; expected names or globs of GRU",
+        ),
+        (
+            _structured_output_layer,
+            r"^config: variants\.pruned_v1\.prune\.sparsity: sublayers\.6 is the output layer, "
+            r"whose units structured pruning cannot remove; expected layers among sublayers\.0,",
+        ),
     ],
 )
 def test_bad_config_fails_at_startup(tmp_path: Path, break_config: Any, message: str) -> None:
     config = demo_config()
     workdir = copy_workflow(tmp_path / "wf")
-    if break_config is _missing_reads:
-        break_config(config, workdir)
-    else:
-        break_config(config)
+    break_config(config, workdir)
     write_config(workdir, config)
-    result = run_snakemake(workdir, "-n", "--cores", "1", check=False)
+    assert_fails_at_startup(workdir, message)
+
+
+def assert_fails_at_startup(workdir: Path, message: str, *args: str) -> None:
+    """A dry run stops before planning any job, with `message` (a regex) on one line."""
+    result = run_snakemake(workdir, "-n", "--cores", "1", *args, check=False)
     assert result.returncode != 0
     errors = result.stdout + result.stderr
-    assert re.search(message, errors), errors
-    assert "Traceback" not in errors
+    assert re.search(message, errors, re.MULTILINE), errors
+    assert "Traceback" not in errors and "Job stats" not in errors
+
+
+VCF_HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+
+
+def write_sample_files(folder: Path) -> None:
+    """Tiny files of each kind a sample sheet can name; startup reads only their first
+    bytes (a reads folder: its file names)."""
+    (folder / "reads" / "run1").mkdir(parents=True)
+    (folder / "reads" / "run1" / "batch0.pod5").write_bytes(b"")
+    (folder / "no_reads").mkdir()
+    (folder / "no_reads" / "notes.txt").write_text("basecalled elsewhere\n")
+    (folder / "reference.fasta").write_text(">contig1\nACGTACGT\n")
+    (folder / "truth.vcf").write_text(VCF_HEADER)
+    pysam.tabix_compress(str(folder / "truth.vcf"), str(folder / "truth.vcf.gz"))
+    with gzip.open(folder / "plain.vcf.gz", "wt") as handle:
+        handle.write(VCF_HEADER)
+
+
+def sample_sheet_workdir(tmp_path: Path, sheet: str) -> Path:
+    """The workflow with `sheet` (its {d} replaced by the sample files' folder) as its
+    sample sheet, beside the demo sample."""
+    files = tmp_path / "files"
+    write_sample_files(files)
+    config = demo_config()
+    config["samples"] = str(tmp_path / "samples.tsv")
+    (tmp_path / "samples.tsv").write_text(sheet.replace("{d}", str(files)))
+    return copy_workflow(tmp_path / "wf", config)
+
+
+SHEET_HEADER = "sample\treads\treference\ttruth_vcf\n"
+
+
+def test_sample_sheet_of_every_accepted_kind_plans_each_sample(tmp_path: Path) -> None:
+    sheet = (
+        SHEET_HEADER
+        + "bgzipped\t{d}/reads\t{d}/reference.fasta\t{d}/truth.vcf.gz\n"
+        + "plain_vcf\t{d}/reads/run1/batch0.pod5\t{d}/reference.fasta\t{d}/truth.vcf\n"
+        + "no_truth\t{d}/reads\t{d}/reference.fasta\t\n"
+    )
+    workdir = sample_sheet_workdir(tmp_path, sheet)
+    output = run_snakemake(workdir, "-n", "--cores", "1").stdout
+    samples = {w["sample"] for w in planned_wildcards(output) if "sample" in w}
+    assert samples == {"bgzipped", "plain_vcf", "no_truth", "demo"}
+
+
+@pytest.mark.parametrize(
+    ("sheet", "message"),
+    [
+        (
+            SHEET_HEADER
+            + "a\t{d}/reads\t{d}/reference.fasta\t\n"
+            + "b\t{d}/reads\t{d}/reference.fasta\t\n"
+            + "a\t{d}/reads\t{d}/reference.fasta\t{d}/truth.vcf\n",
+            r"samples\.tsv line 4: sample 'a' is already on line 2; expected one row per "
+            r"sample$",
+        ),
+        (
+            SHEET_HEADER + "a\t{d}/reads\t{d}/reference.fasta\t{d}/plain.vcf.gz\n",
+            r"samples\.tsv line 2: sample 'a': truth_vcf \S+/plain\.vcf\.gz is compressed "
+            r"with plain gzip; expected bgzip \(htslib's block gzip\) or no compression: "
+            r"zcat \S+ \| bgzip > truth\.vcf\.gz && tabix -p vcf truth\.vcf\.gz$",
+        ),
+        (
+            SHEET_HEADER + "a\t{d}/no_reads\t{d}/reference.fasta\t\n",
+            r"samples\.tsv line 2: sample 'a': reads \S+/no_reads holds no \.fast5 or \.pod5 "
+            r"file \(searched recursively\); expected a \.fast5 or \.pod5 file or a folder "
+            r"of them$",
+        ),
+        (
+            SHEET_HEADER + "a\t{d}/reads\t{d}/truth.vcf\t\n",
+            r"samples\.tsv line 2: sample 'a': reference \S+/truth\.vcf is not FASTA: it "
+            r"starts '##fileformat=VCFv4\.2'; expected a FASTA file whose first line is a "
+            r"'>' header$",
+        ),
+        (
+            "sample\treads\treferense\na\t{d}/reads\t{d}/reference.fasta\n",
+            r"samples\.tsv line 1: no column reference; expected a tab-separated header with "
+            r"the columns sample, reads, reference \(optional: truth_vcf\), found "
+            r"\['sample', 'reads', 'referense'\]$",
+        ),
+        (
+            SHEET_HEADER + "a b\t{d}/reads\t{d}/reference.fasta\t\n",
+            r"samples\.tsv line 2: column sample: 'a b' does not match '\^\[A-Za-z0-9_\.-\]\+\$'$",
+        ),
+    ],
+    ids=[
+        "duplicate_sample",
+        "plain_gzip_truth",
+        "no_reads",
+        "vcf_as_reference",
+        "missing_column",
+        "bad_name",
+    ],
+)
+def test_bad_sample_sheet_fails_at_startup(tmp_path: Path, sheet: str, message: str) -> None:
+    assert_fails_at_startup(sample_sheet_workdir(tmp_path, sheet), message)
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "wf")
+    path = workdir / "config" / "config.yaml"
+    lines = path.read_text().splitlines()
+    number = lines.index("  batch_size: 128") + 1
+    lines[number - 1] = "  batch_size: [128"
+    path.write_text("\n".join(lines) + "\n")
+    assert_fails_at_startup(
+        workdir,
+        rf"^config/config\.yaml line {number + 1}, column \d+: not valid YAML: expected ',' or "
+        rf"'\]', but got ':' \(while parsing a flow sequence that starts on line {number}\)$",
+    )
+
+
+def test_user_config_variants_replace_the_demo_variants(tmp_path: Path) -> None:
+    """A --configfile that lists variants runs exactly those (and the original), for the
+    basecaller and the merFISH family alike; other keys still merge with the demo's."""
+    workdir = copy_workflow(tmp_path / "wf")
+    user = tmp_path / "mine.yaml"
+    user.write_text(
+        yaml.safe_dump(
+            {
+                "variants": TINY_VARIANTS,
+                "merfish": {"variants": {"float32": {"method": "float32"}}},
+                "calling": {"min_mapq": 7},
+            }
+        )
+    )
+    output = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", str(user)).stdout
+    jobs = planned_jobs(output)
+    assert jobs["compress_model"] == 1 and jobs["merfish_compress"] == 1, jobs
+    wildcards = planned_wildcards(output)
+    assert {w["variant"] for w in wildcards if "variant" in w} == {"original", "pruned10"}
+    assert {w["merfish_variant"] for w in wildcards if "merfish_variant" in w} == {"float32"}
+    assert jobs["bcftools_call"] == 2 and "--max-BQ 30 -q 7 -a AD,DP" in output
 
 
 def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:

@@ -16,6 +16,9 @@ from modelshrink.errors import ModelshrinkError
 
 #: Taiyaki's redundant GRU bias: always zero, never pruned, quantized or trained.
 FROZEN_SUFFIX = "bias_hh_l0"
+#: The module of a GRU layer's tensors and its two weight matrices (input, recurrent).
+GRU_MODULE = "cudnn_gru"
+GRU_WEIGHTS = ("weight_ih_l0", "weight_hh_l0")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class LayerLayout:
     def weights(self) -> tuple[str, ...]:
         """Parameter names whose multiply-accumulates run every step (no biases)."""
         if self.kind == "gru":
-            return (f"{self.prefix}.weight_ih_l0", f"{self.prefix}.weight_hh_l0")
+            return tuple(f"{self.prefix}.{weight}" for weight in GRU_WEIGHTS)
         return (f"{self.prefix}.weight",)
 
     @property
@@ -71,7 +74,7 @@ def _one_layer(index: int, config: Mapping[str, Any], prefix: str) -> LayerLayou
             )
         if layer_type == "gru":
             return LayerLayout(
-                index, "gru", f"{prefix}.cudnn_gru", int(config["insize"]), int(config["size"])
+                index, "gru", f"{prefix}.{GRU_MODULE}", int(config["insize"]), int(config["size"])
             )
         if layer_type == "global_norm_flipflop":
             size = 2 * int(config["nbase"]) * (int(config["nbase"]) + 1)
@@ -111,6 +114,11 @@ def _taiyaki_r941_architecture() -> dict[str, Any]:
 #: The parameter names of Taiyaki's R9.4.1 model, for checking variant specs at
 #: workflow start without opening (or importing torch to open) the model file.
 TAIYAKI_PARAMETER_NAMES: tuple[str, ...] = tuple(parameter_names(_taiyaki_r941_architecture()))
+
+
+def is_gru_weight(name: str) -> bool:
+    """True for a GRU's input or recurrent weight matrix (what OBS pruning can prune)."""
+    return name.endswith(tuple(f"{GRU_MODULE}.{weight}" for weight in GRU_WEIGHTS))
 
 
 def is_frozen(name: str) -> bool:

@@ -72,6 +72,23 @@ def assign_values(
     return {name: assigned[name] for name in names if name in assigned}
 
 
+def layer_names(names: Iterable[str]) -> list[str]:
+    """The layers the parameters belong to (`sublayers.1` for
+    `sublayers.1.layer.cudnn_gru.weight_ih_l0`), in model order."""
+    return list(dict.fromkeys(".".join(name.split(".")[:2]) for name in names))
+
+
+def assign_layers(values: Mapping[str, float], layers: Iterable[str]) -> dict[str, float]:
+    """Expand structured-pruning keys to {layer: value}: a key is a layer (`sublayers.1`),
+    a glob of layers (`sublayers.[1-5]`) or any parameter of a layer."""
+    layers = list(layers)
+    by_layer: dict[str, float] = {}
+    for key, value in values.items():
+        owner = next((layer for layer in layers if key.startswith(layer + ".")), None)
+        by_layer[owner or key] = value
+    return assign_values(by_layer, layers, where="layer")
+
+
 def read_name_list(path: Path) -> list[str]:
     """The non-empty, stripped lines of an original-tool data.txt file."""
     path = Path(path)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from modelshrink.compress.layout import LayerLayout, network_layout
-from modelshrink.compress.names import assign_values, match_names
+from modelshrink.compress.names import assign_layers, assign_values, match_names
 from modelshrink.compress.sparsity import (  # noqa: F401  (re-exported)
     check_sparsity,
     pruned_count,
@@ -174,11 +174,7 @@ def prune_structured(
     """
     layout = network_layout(architecture)
     layer_names = [f"sublayers.{layer.index}" for layer in layout]
-    by_key: dict[str, float] = {}
-    for key, value in sparsity.items():
-        parameter_layer = next((n for n in layer_names if key.startswith(n + ".")), None)
-        by_key[parameter_layer or key] = value
-    targets = assign_values(by_key, layer_names, where="layer")
+    targets = assign_layers(sparsity, layer_names)
     shrunk = {name: tensor.detach().clone() for name, tensor in tensors.items()}
     new_architecture = copy.deepcopy(dict(architecture))
     kept: dict[int, list[int]] = {}

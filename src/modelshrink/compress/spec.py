@@ -27,8 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelshrink.compress.layout import TAIYAKI_PARAMETER_NAMES
-from modelshrink.compress.names import assign_values, match_names
+from modelshrink.compress.layout import (
+    GRU_MODULE,
+    GRU_WEIGHTS,
+    TAIYAKI_PARAMETER_NAMES,
+    is_gru_weight,
+)
+from modelshrink.compress.names import assign_layers, assign_values, layer_names, match_names
 from modelshrink.compress.quantize_config import (
     FloatConfig,
     PerChannelConfig,
@@ -185,12 +190,37 @@ def parse_prune(raw: object, where: str, parameter_names: Sequence[str] | None =
         sparsity[str(key)] = fraction
     if not sparsity:
         raise ModelshrinkError(f"{where}: give 'sparsity' (name or glob -> 0..1) or 'data_txt'")
-    if parameter_names is not None and method != "structured":
-        try:
-            assign_values(sparsity, parameter_names)
-        except ModelshrinkError as error:
-            raise ModelshrinkError(f"{where}.sparsity: {error}") from error
+    if parameter_names is not None:
+        _check_prune_targets(method, sparsity, parameter_names, f"{where}.sparsity")
     return PruneSpec(method, sparsity, data_txt, iterations)
+
+
+def _check_prune_targets(
+    method: str, sparsity: Mapping[str, float], parameter_names: Sequence[str], where: str
+) -> None:
+    """Every name and glob stands for something the method can prune: OBS re-solves GRU
+    weight matrices only, and structured pruning cannot remove units of the output layer
+    (its scores are the decoder's states). Found here, not after the model is loaded."""
+    layers = layer_names(parameter_names)
+    try:
+        if method == "structured":
+            targets = assign_layers(sparsity, layers)
+        else:
+            targets = assign_values(sparsity, parameter_names)
+    except ModelshrinkError as error:
+        raise ModelshrinkError(f"{where}: {error}") from error
+    other = [name for name in targets if not is_gru_weight(name)]
+    if method == "obs" and other:
+        raise ModelshrinkError(
+            f"{where}: method obs prunes GRU weight matrices only, not {', '.join(other)}; "
+            f"expected names or globs of GRU weights (*.{GRU_MODULE}.{GRU_WEIGHTS[0]}, "
+            f"*.{GRU_MODULE}.{GRU_WEIGHTS[1]})"
+        )
+    if method == "structured" and layers[-1] in targets:
+        raise ModelshrinkError(
+            f"{where}: {layers[-1]} is the output layer, whose units structured pruning "
+            f"cannot remove; expected layers among {', '.join(layers[:-1])}"
+        )
 
 
 def _quantize_config(scheme: str, bits: int, float_format: bool) -> QuantizeConfig | None:
