@@ -16,7 +16,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from modelshrink.errors import ModelshrinkError, quoted
+from modelshrink.errors import ModelshrinkError, brief, quoted
 
 #: The safetensors library's own limit on the JSON header.
 MAX_HEADER_BYTES = 100_000_000
@@ -82,7 +82,7 @@ def _header_problem(path: Path) -> str | None:
     try:
         header = json.loads(raw)
     except (ValueError, RecursionError) as error:
-        return f"its header is not JSON ({quoted(str(error))})"
+        return f"its header is not JSON ({brief(error)})"
     if type(header) is not dict:
         return "its header is not a JSON object"
     metadata = header.pop("__metadata__", {})

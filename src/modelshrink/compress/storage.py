@@ -641,7 +641,7 @@ def _parse_header(path: Path, header: Mapping[str, str]) -> dict[str, Any]:
         )
     if header["format"] not in (FORMAT_VERSION, *DENSE_ONLY_FORMATS):
         raise ModelshrinkError(
-            f"{path} has format '{quoted(header['format'])}'; "
+            f"{path} has format {quoted(header['format'])}; "
             f"this modelshrink reads {FORMAT_VERSION!r}"
         )
     parsed: dict[str, Any] = {}
@@ -722,7 +722,7 @@ def load_model(path: Path) -> StoredModel:
             tensors[name], specs[name] = _decode_entry(info, name, stored, blob)
         except (KeyError, TypeError, ValueError, RuntimeError, ModelshrinkError) as error:
             raise ModelshrinkError(
-                f"{path}: tensor '{quoted(name)}' cannot be decoded from what is stored "
+                f"{path}: tensor {quoted(name)} cannot be decoded from what is stored "
                 f"(expected what its 'encodings' entry describes): {error}"
             ) from error
     return StoredModel(

@@ -68,18 +68,13 @@ ACTIVATION_FUNCTIONS = set(ACTIVATIONS)
 _ATOMS = (bool, int, float, str, bytes)
 
 
-class _SealedClass(type):
-    """Classes a pickle may name: BUILD must not change them (e.g. give them `__iter__`)."""
+class PickledModule:
+    """An inert stand-in for a pickled nn.Module: its class name and attribute dict.
 
-    def __setattr__(cls, name: str, value: Any) -> None:
-        raise ModelshrinkError(f"refusing to load: it sets attribute {quoted(name)} of a class")
-
-    def __delattr__(cls, name: str) -> None:
-        raise ModelshrinkError(f"refusing to load: it deletes attribute {quoted(name)} of a class")
-
-
-class PickledModule(metaclass=_SealedClass):
-    """An inert stand-in for a pickled nn.Module: its class name and attribute dict."""
+    Slots, not a `__dict__`: BUILD goes through `__setstate__` and cannot plant attributes
+    that shadow the methods below. BUILD aimed at the class itself also finds
+    `__setstate__` first, and fails calling it unbound, so no class attribute can be set.
+    """
 
     __slots__ = ("state",)
     class_name = "?"
@@ -164,8 +159,8 @@ def _pending_tensor(storage: Any, offset: Any, size: Any, stride: Any) -> Pendin
     end = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) + 1 if numel else 0
     if numel > storage.numel or max(end, offset) > storage.numel:
         raise ModelshrinkError(
-            f"tensor on storage {storage.key} (size {[quoted(n) for n in size]}, stride "
-            f"{[quoted(s) for s in stride]}, offset {quoted(offset)}) reaches past the "
+            f"tensor on storage {storage.key} (size {quoted(size)}, stride "
+            f"{quoted(stride)}, offset {quoted(offset)}) reaches past the "
             f"storage's {storage.numel} elements"
         )
     return PendingTensor(storage, offset, size, stride)
@@ -192,7 +187,7 @@ class _RebuildParameter:
 
 
 def _module_class(name: str) -> type[PickledModule]:
-    return _SealedClass(name, (PickledModule,), {"class_name": name, "__slots__": ()})
+    return type(name, (PickledModule,), {"class_name": name, "__slots__": ()})
 
 
 def _model_allow_list() -> AllowList:
@@ -226,8 +221,10 @@ class _DeclaredStorages:
     def __call__(self, pid: Any) -> Any:
         if type(pid) is not tuple or not pid:
             raise ModelshrinkError(f"a persistent id is a {type(pid).__name__}, expected a tuple")
-        if pid[0] == "module" and len(pid) >= 2 and isinstance(pid[1], _SealedClass):
-            return pid[1]
+        module_class = pid[1] if len(pid) >= 2 else None
+        is_module = isinstance(module_class, type) and issubclass(module_class, PickledModule)
+        if pid[0] == "module" and is_module:
+            return module_class  # ("module", class, source file, source code)
         if pid[0] == "storage" and len(pid) == 6:
             return self._storage(*pid[1:])
         raise ModelshrinkError(

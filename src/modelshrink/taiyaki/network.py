@@ -110,7 +110,7 @@ def _check_weights(architecture: Architecture, tensors: Mapping[str, torch.Tenso
     if missing or unexpected:
         raise ModelshrinkError(
             f"weights do not match the architecture: missing {missing[:10]}, "
-            f"unexpected {[quoted(name) for name in unexpected[:10]]}"
+            f"unexpected [{', '.join(quoted(name) for name in unexpected[:10])}]"
         )
     for name, tensor in tensors.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):

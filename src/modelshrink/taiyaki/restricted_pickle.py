@@ -11,7 +11,7 @@ answering from an explicit {(module, name): object} allow-list (empty: nothing) 
 persistent ids handed to the caller, or refused.
 
 The allow-listed objects must be immutable: the BUILD opcode sets attributes on whatever
-object the pickle names (e.g. a function's `__defaults__` or a class's `__iter__`).
+object the pickle names (e.g. a plain function's `__defaults__`), for every later load.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from modelshrink.errors import ModelshrinkError, quoted
+from modelshrink.errors import ModelshrinkError, brief, quoted
 
 #: Deepest nesting of containers/calls a pickle may build. A Taiyaki checkpoint needs 20.
 MAX_NESTING = 64
@@ -120,7 +120,7 @@ def _scan(stream: io.BytesIO) -> int:
             end = position + 1
     except ValueError as error:
         raise ModelshrinkError(
-            f"not a complete pickle: truncated or corrupt ({quoted(str(error))})"
+            f"not a complete pickle: truncated or corrupt ({brief(error)})"
         ) from error
     return end
 
@@ -153,7 +153,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         found = self.allowed.objects.get((module, name))
         if found is None:
             raise ModelshrinkError(
-                f"refusing to load: it references {quoted(module)}.{quoted(name)}; "
+                f"refusing to load: it references {quoted(f'{module}.{name}')}; "
                 f"{self.allowed.description}"
             )
         return found
@@ -182,7 +182,7 @@ def load_pickle(
         raise ModelshrinkError(f"{source}: {what}: {error}") from error
     except Exception as error:  # any failure to parse untrusted bytes is a refusal
         raise ModelshrinkError(
-            f"{source}: {what} is not a valid pickle ({type(error).__name__}: {quoted(str(error))})"
+            f"{source}: {what} is not a valid pickle ({type(error).__name__}: {brief(error)})"
         ) from error
     stream.seek(end)
     return value
