@@ -93,7 +93,8 @@ class PickledModule:
         return self._section("_parameters")
 
     def children(self) -> dict[str, PickledModule]:
-        children = self._section("_modules")
+        """Submodules by name; torch's None entries (an absent submodule) left out."""
+        children = {k: v for k, v in self._section("_modules").items() if v is not None}
         for name, child in children.items():
             if not isinstance(child, PickledModule):
                 raise ModelshrinkError(
@@ -109,6 +110,10 @@ class PickledModule:
                 f"{self.class_name}.{key} is a {type(section).__name__}, expected a dict"
             )
         return dict(section)
+
+
+# What the model pickle may hold besides modules and plain data: tuples, so that BUILD
+# (which sets attributes on any object a pickle names) cannot alter them.
 
 
 class ActivationRef(NamedTuple):

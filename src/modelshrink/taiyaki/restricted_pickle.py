@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from modelshrink.errors import ModelshrinkError, brief, quoted
 
-#: Deepest nesting of containers/calls a pickle may build. A Taiyaki checkpoint needs 20.
+#: Deepest nesting of containers/calls a pickle may build. A Taiyaki checkpoint needs 21.
 MAX_NESTING = 64
 _MARK = -1  # a mark on the simulated stack; real values have a nesting depth >= 0
 _IN_PLACE = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"})
