@@ -28,9 +28,10 @@ def load_basecaller(path: Path) -> FlipFlopNetwork:
         raise ModelshrinkError(f"model file {path} does not exist")
     if is_taiyaki_checkpoint(path):
         architecture, tensors = load_taiyaki_checkpoint(path)
-        return build_network(architecture, tensors)
+        return build_network(architecture, tensors, str(path))
     stored = load_model(path)
-    network = build_network(Architecture.from_dict(stored.architecture, str(path)), stored.tensors)
+    architecture = Architecture.from_dict(stored.architecture, str(path))
+    network = build_network(architecture, stored.tensors, str(path))
     if is_dynamic_int8(stored):
         return quantize_dynamic_int8(network)
     return network
@@ -39,7 +40,7 @@ def load_basecaller(path: Path) -> FlipFlopNetwork:
 def convert_checkpoint(checkpoint: Path, output: Path) -> dict:
     """Writes a Taiyaki checkpoint as safetensors + JSON architecture; returns a summary."""
     architecture, tensors = load_taiyaki_checkpoint(checkpoint)
-    build_network(architecture, tensors)  # validates names and shapes before writing
+    build_network(architecture, tensors, str(checkpoint))  # checks names and shapes first
     save_model(
         output,
         architecture.to_dict(),

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_exits():
             return args.run(args)
     except ModelshrinkError as error:
-        print(f"modelshrink {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())  # one line, even when a cause spans several
+        print(f"modelshrink {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("modelshrink: interrupted", file=sys.stderr)

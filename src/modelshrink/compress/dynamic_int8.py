@@ -138,7 +138,8 @@ def load_dynamic_int8(path: Path, build: ModelBuilder | None = None) -> nn.Modul
         from modelshrink.taiyaki.network import Architecture, build_network
 
         def build(architecture: dict[str, Any], tensors: dict[str, torch.Tensor]) -> nn.Module:
-            return build_network(Architecture.from_dict(architecture, str(path)), tensors)
+            layout = Architecture.from_dict(architecture, str(path))
+            return build_network(layout, tensors, str(path))
 
     module = build(stored.architecture, stored.tensors)
     return quantize_dynamic_int8(module.eval())

@@ -19,7 +19,11 @@ back to back: scales, zero points (only when any is non-zero), the bitmask (spar
 with non-zeros), then the packed elements. One blob rather than a safetensors entry
 per part keeps the header small: for an int8 Taiyaki model (285 k parameters) the
 per-part entries alone cost ~2 % of the file. Loading never runs code: safetensors
-holds only raw arrays, and the JSON is parsed with `json`.
+holds only raw arrays, and the JSON is parsed with `json`. Every file is read as hostile:
+the safetensors framing is checked against the file (`safetensors_layout`), every
+`encodings` entry's types, shape and byte range before it is decoded, and the elements all
+tensors decode to may not exceed MAX_ELEMENTS (an all-zero sparse tensor costs no bytes,
+so the file size alone does not bound them).
 
 Files of format ``modelshrink/1`` (the previous layout) are read when every tensor in
 them is dense, which is what `modelshrink convert` wrote.
@@ -28,6 +32,7 @@ them is dense, which is what `modelshrink convert` wrote.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +45,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from modelshrink.atomic import atomic_output
-from modelshrink.errors import ModelshrinkError
+from modelshrink.compress.safetensors_layout import MAX_DIMENSIONS, check_layout, is_int_list
+from modelshrink.errors import ModelshrinkError, quoted
 
 FORMAT_VERSION = "modelshrink/2"
 #: Older formats still read when every tensor is dense (their dense layout is ours).
@@ -49,6 +55,8 @@ HEADER_KEYS = ("format", "architecture", "encodings", "metadata")
 BLOB_KEY = "modelshrink:encoded"
 #: log8 scales: one byte per scale, 2^(1/16) per step below the largest scale.
 LOG8_STEPS_PER_OCTAVE = 16
+#: Most elements one file may decode to: 2^28 float32 values (1 GiB), ~1000x the Taiyaki model.
+MAX_ELEMENTS = 2**28
 _SCALE_BYTES = {"float32": 4, "float16": 2}
 
 _FLOAT_DTYPES: dict[str, torch.dtype] = {
@@ -419,34 +427,58 @@ class _Reader:
         return self.take(self.raw.size - self.position)
 
 
-def _read_value_encoding(info: Mapping[str, Any], shape: list[int], reader: _Reader):
+def _checked_shape(info: Mapping[str, Any]) -> list[int]:
+    shape = info.get("shape")
+    if not is_int_list(shape):
+        raise ModelshrinkError(
+            f"shape {quoted(shape)}: expected a list of at most {MAX_DIMENSIONS} integers >= 0"
+        )
+    return shape
+
+
+def _checked_dtype(info: Mapping[str, Any]) -> str:
+    dtype = info.get("dtype")
+    if type(dtype) is not str or dtype not in _FLOAT_DTYPES:
+        raise ModelshrinkError(
+            f"dense dtype {quoted(dtype)}: expected one of {sorted(_FLOAT_DTYPES)}"
+        )
+    return dtype
+
+
+def _read_value_encoding(info: Any, shape: list[int], reader: _Reader):
+    if type(info) is not dict:
+        raise ModelshrinkError(f"a value encoding is a {type(info).__name__}, expected an object")
     kind = info.get("kind")
     if kind == "dense":
-        return DenseEncoding(str(info.get("dtype")))
+        return DenseEncoding(_checked_dtype(info))
     if kind not in ("affine", "ternary"):
-        raise ModelshrinkError(f"unknown value encoding kind {kind!r}")
+        raise ModelshrinkError(f"unknown value encoding kind {quoted(kind)}")
     axis = info.get("axis")
+    if axis is not None and (type(axis) is not int or not -len(shape) <= axis < len(shape)):
+        raise ModelshrinkError(f"axis {quoted(axis)} is not an axis of shape {shape}")
     count = 1 if axis is None else shape[axis]
-    scale_format = str(info.get("scale"))
+    scale_format = info.get("scale")
     if scale_format not in (*_SCALE_BYTES, "log8"):
-        raise ModelshrinkError(f"unknown scale format {scale_format!r}")
+        raise ModelshrinkError(f"unknown scale format {quoted(scale_format)}")
     scale = _scale_from_bytes(reader.take(_scale_size(scale_format, count)), scale_format)
     if kind == "ternary":
         return TernaryEncoding(scale, axis)
     zero_point = torch.zeros(1, dtype=torch.int32)
     if info.get("zero_point"):
         zero_point = torch.from_numpy(reader.take(count).view(np.int8).astype(np.int32))
-    return AffineEncoding(int(info["bits"]), scale, zero_point, axis, scale_format)
+    return AffineEncoding(info.get("bits"), scale, zero_point, axis, scale_format)
 
 
 def _decode(info: Mapping[str, Any], raw: np.ndarray) -> tuple[torch.Tensor, TensorEncoding]:
     """A blob tensor from its byte range."""
-    shape = [int(size) for size in info["shape"]]
-    count = int(np.prod(shape, dtype=np.int64))
+    shape = _checked_shape(info)
+    count = math.prod(shape)
     reader = _Reader(raw)
     if info.get("kind") == "sparse":
-        inner = _read_value_encoding(info["values"], shape, reader)
-        nnz = int(info["nnz"])
+        inner = _read_value_encoding(info.get("values"), shape, reader)
+        nnz = info.get("nnz")
+        if type(nnz) is not int or not 0 <= nnz <= count:
+            raise ModelshrinkError(f"nnz {quoted(nnz)}: expected 0..{count} for shape {shape}")
         mask = torch.zeros(count, dtype=torch.bool)
         if nnz:
             bits = np.unpackbits(reader.take((count + 7) // 8), count=count, bitorder="little")
@@ -587,6 +619,7 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     path = Path(path)
     if not path.is_file():
         raise ModelshrinkError(f"model file {path} does not exist")
+    check_layout(path, f"a modelshrink {FORMAT_VERSION} .safetensors file")
     try:
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}
@@ -608,16 +641,22 @@ def _parse_header(path: Path, header: Mapping[str, str]) -> dict[str, Any]:
         )
     if header["format"] not in (FORMAT_VERSION, *DENSE_ONLY_FORMATS):
         raise ModelshrinkError(
-            f"{path} has format {header['format']!r}; this modelshrink reads {FORMAT_VERSION!r}"
+            f"{path} has format {quoted(header['format'])}; "
+            f"this modelshrink reads {FORMAT_VERSION!r}"
         )
     parsed: dict[str, Any] = {}
     for key in ("architecture", "encodings", "metadata"):
         try:
             parsed[key] = json.loads(header[key])
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:
             raise ModelshrinkError(f"{path}: header key {key!r} is not valid JSON") from error
         if not isinstance(parsed[key], dict):
             raise ModelshrinkError(f"{path}: header key {key!r} must be a JSON object")
+    for name, info in parsed["encodings"].items():
+        if not isinstance(info, dict):
+            raise ModelshrinkError(
+                f"{path}: the encoding of tensor {quoted(name)} must be a JSON object"
+            )
     old = header["format"] != FORMAT_VERSION
     if old and any(info.get("kind") != "dense" for info in parsed["encodings"].values()):
         raise ModelshrinkError(
@@ -631,42 +670,60 @@ def _decode_entry(
     info: Mapping[str, Any], name: str, stored: Mapping[str, torch.Tensor], blob: np.ndarray
 ) -> tuple[torch.Tensor, TensorEncoding]:
     if info.get("kind") == "dense":
-        enc = DenseEncoding(str(info.get("dtype")))
+        enc = DenseEncoding(_checked_dtype(info))
+        if name not in stored:
+            raise ModelshrinkError("the dense tensor is not in the file")
         tensor = stored[name]
-        shape = [int(size) for size in info["shape"]]
+        shape = _checked_shape(info)
         if _DTYPE_NAMES.get(tensor.dtype) != enc.dtype or list(tensor.shape) != shape:
             raise ModelshrinkError(
                 f"dense tensor is {tensor.dtype} {list(tensor.shape)}, header says "
                 f"{enc.dtype} {shape}"
             )
         return tensor.to(torch.float32), enc
-    start, end = (int(offset) for offset in info["at"])
-    if not 0 <= start <= end <= blob.size:
+    at = info.get("at")
+    if not is_int_list(at, length=2):
+        raise ModelshrinkError(f"byte range {quoted(at)}: expected [start, end]")
+    start, end = at
+    if not start <= end <= blob.size:
         raise ModelshrinkError(
             f"byte range [{start}, {end}) lies outside the {blob.size}-byte blob"
         )
     return _decode(info, blob[start:end])
 
 
-def _blob(stored: Mapping[str, torch.Tensor]) -> np.ndarray:
+def _blob(path: Path, stored: Mapping[str, torch.Tensor]) -> np.ndarray:
     blob = stored.get(BLOB_KEY)
-    return blob.numpy() if blob is not None else np.zeros(0, np.uint8)
+    if blob is None:
+        return np.zeros(0, np.uint8)
+    if blob.dtype != torch.uint8 or blob.dim() != 1:
+        raise ModelshrinkError(
+            f"{path}: {BLOB_KEY} is {blob.dtype} {list(blob.shape)}, expected 1-D uint8"
+        )
+    return blob.numpy()
 
 
 def load_model(path: Path) -> StoredModel:
     """Read and validate a model file; every tensor comes back as dense float32."""
     header, stored = _read(path)
     parsed = _parse_header(path, header)
-    blob = _blob(stored)
+    blob = _blob(path, stored)
     tensors: dict[str, torch.Tensor] = {}
     specs: dict[str, TensorEncoding] = {}
+    elements = 0
     for name, info in parsed["encodings"].items():
         try:
+            elements += math.prod(_checked_shape(info))
+            if elements > MAX_ELEMENTS:
+                raise ModelshrinkError(
+                    f"the tensors decode to over {MAX_ELEMENTS} elements, more than any model "
+                    "this reads"
+                )
             tensors[name], specs[name] = _decode_entry(info, name, stored, blob)
         except (KeyError, TypeError, ValueError, RuntimeError, ModelshrinkError) as error:
             raise ModelshrinkError(
-                f"{path}: tensor {name!r} cannot be decoded from what is stored "
-                f"(expected what its 'encodings' entry {info} describes): {error}"
+                f"{path}: tensor {quoted(name)} cannot be decoded from what is stored "
+                f"(expected what its 'encodings' entry describes): {error}"
             ) from error
     return StoredModel(
         architecture=parsed["architecture"],

@@ -13,7 +13,9 @@ Loading never unpickles anything: `torch.export.load` was rejected because its c
 unpickler fails. An int8 variant is loaded into the static-PTQ conversion of a freshly built
 network (`_rebuild_int8`, a few seconds; QAT's own convert takes tens) whose constants and
 activation quantizers are replaced by the stored ones; a rebuilt graph that does not match the
-file (another torch / torchao) is reported, not silently tolerated.
+file (another torch / torchao) is reported, not silently tolerated. Files are read as
+hostile: the toolbox checks the safetensors layer, and everything the architecture and the
+int8 metadata say (types, tile size, activation qparams) is checked before a network is built.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 from torch import nn
 
 from modelshrink.compress import storage as toolbox
-from modelshrink.errors import ModelshrinkError
+from modelshrink.errors import ModelshrinkError, quoted
 from modelshrink.merfish import quantize
 from modelshrink.merfish.model import AnglerFISH
 from modelshrink.merfish.spec import ModelSpec
@@ -39,6 +41,9 @@ _CONV = "aten.conv2d.default"
 _DEQUANTIZE_PER_CHANNEL = "quantized_decomposed.dequantize_per_channel.default"
 _QUANTIZE = "quantized_decomposed.quantize_per_tensor.default"
 _DEQUANTIZE = "quantized_decomposed.dequantize_per_tensor.default"
+#: Largest tile side a file may claim: an int8 variant is rebuilt by running such a tile
+#: through the network. 8x the largest tiles configured in this project.
+MAX_IMAGE_SIZE = 2048
 
 
 @dataclasses.dataclass
@@ -230,21 +235,21 @@ def _insert_output_quantizers(
 def _load_int8(
     path: Path, stored: toolbox.StoredModel, spec: ModelSpec, image_size: int
 ) -> torch.fx.GraphModule:
+    described = _int8_description(path, stored)
     graph_module = _rebuild_int8(spec, image_size)
-    described = stored.metadata.get("int8") or {}
     convolutions = _convolutions(graph_module, str(path))
     quantizers = _quantizers(graph_module)
     ranges = {tuple(map(str, node.args[3:])) for node in quantizers}
     conv_index = {conv.node: index for index, conv in enumerate(convolutions)}
     rebuilt_outputs = {conv_index[n.args[0]] for n in quantizers if n.args[0] in conv_index}
-    stored_outputs = {int(index) for index in described.get("quantized_conv_outputs", [])}
+    stored_outputs = set(described["quantized_conv_outputs"])
     outputs = sorted(stored_outputs - rebuilt_outputs)  # the ones QAT adds
-    activations = stored.tensors.get("activations", torch.zeros(0, 2))
+    activations = stored.tensors["activations"]
     expected = {f"conv{index}" for index in range(len(convolutions))} | {"biases", "activations"}
     if (
         described.get("convolutions") != len(convolutions)
         or set(stored.tensors) != expected
-        or ranges != {tuple(described.get("activation_range", ()))}
+        or ranges != {tuple(described["activation_range"])}
         or len(activations) != len(quantizers) + len(outputs)
         or not rebuilt_outputs <= stored_outputs
         or not all(0 <= index < len(convolutions) for index in outputs)
@@ -264,6 +269,36 @@ def _load_int8(
     graph_module.graph.lint()
     graph_module.recompile()
     return graph_module
+
+
+def _int8_description(path: Path, stored: toolbox.StoredModel) -> dict[str, Any]:
+    """The file's int8 metadata and activation qparams, checked before any graph is built."""
+    described = stored.metadata.get("int8")
+    outputs = described.get("quantized_conv_outputs") if isinstance(described, dict) else None
+    ranges = described.get("activation_range") if isinstance(described, dict) else None
+    if (
+        type(outputs) is not list
+        or any(type(index) is not int for index in outputs)
+        or type(ranges) is not list
+        or any(type(bound) is not str for bound in ranges)
+    ):
+        raise ModelshrinkError(
+            f"{path}: metadata 'int8' must hold 'quantized_conv_outputs' (integers) and "
+            "'activation_range' (strings)"
+        )
+    activations = stored.tensors.get("activations")
+    if (
+        activations is None
+        or activations.dim() != 2
+        or activations.shape[1] != 2
+        or not bool(torch.isfinite(activations).all())
+        or not bool((activations[:, 0] > 0).all())
+        or not torch.equal(activations[:, 1], activations[:, 1].round())
+    ):
+        raise ModelshrinkError(
+            f"{path}: tensor 'activations' must be [N, 2] rows of (scale > 0, integer zero point)"
+        )
+    return described
 
 
 def _set_convolutions(
@@ -332,11 +367,19 @@ def load_model(path: Path) -> StoredModel:
     variant = architecture.get("variant")
     if architecture.get("family") != "merfish" or variant not in VARIANTS:
         raise ModelshrinkError(
-            f"{path}: architecture family {architecture.get('family')!r} variant {variant!r}; "
-            f"expected a merfish model ({', '.join(VARIANTS)})"
+            f"{path}: architecture family {quoted(architecture.get('family'))} variant "
+            f"{quoted(variant)}; expected a merfish model ({', '.join(VARIANTS)})"
         )
-    spec = ModelSpec.from_mapping(architecture["model"], where=f"{path}: architecture.model")
-    image_size = int(architecture["image_size"])
+    model_settings = architecture.get("model")
+    if not isinstance(model_settings, dict):
+        raise ModelshrinkError(f"{path}: architecture.model must be a mapping of model settings")
+    spec = ModelSpec.from_mapping(model_settings, where=f"{path}: architecture.model")
+    image_size = architecture.get("image_size")
+    if type(image_size) is not int or not 8 <= image_size <= MAX_IMAGE_SIZE or image_size % 4:
+        raise ModelshrinkError(
+            f"{path}: architecture.image_size {quoted(image_size)}: expected a multiple of 4 "
+            f"from 8 to {MAX_IMAGE_SIZE}"
+        )
     if variant in INT8_VARIANTS:
         module: nn.Module = _load_int8(path, stored, spec, image_size)
     else:

@@ -7,18 +7,21 @@ original pruning/quantization scripts keep working. Tensors are time-major
 
 Adding a layer type (e.g. Taiyaki's LSTM) means one `@register`ed class naming its
 `layer_type`, `taiyaki_class` and `config_keys` (constructor arguments, which are also
-the attribute names Taiyaki pickles), with a `forward`.
+the attribute names Taiyaki pickles, each with the rule its value must meet), with a
+`forward`. Configs come from files, so `from_config` checks every value against its rule
+before anything is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
-from modelshrink.errors import ModelshrinkError
+from modelshrink.errors import ModelshrinkError, quoted
 from modelshrink.taiyaki.gru_kernel import float_gru_inference
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -36,11 +39,51 @@ def register(layer_class: type[TaiyakiLayer]) -> type[TaiyakiLayer]:
     return layer_class
 
 
-def layer_from_config(config: dict[str, Any]) -> TaiyakiLayer:
+class ConfigRule(NamedTuple):
+    """What one config value must be: a test and how to say it in an error."""
+
+    test: Callable[[Any], bool]
+    expected: str
+
+
+def _is_positive_int(value: Any) -> bool:
+    return type(value) is int and value >= 1
+
+
+def _is_padding(value: Any) -> bool:
+    return (
+        type(value) in (list, tuple)
+        and len(value) == 2
+        and all(type(side) is int and side >= 0 for side in value)
+    )
+
+
+def _is_activation(value: Any) -> bool:
+    return type(value) is str and value in ACTIVATIONS
+
+
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _is_finite_number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+POSITIVE_INT = ConfigRule(_is_positive_int, "an integer >= 1")
+PADDING = ConfigRule(_is_padding, "two integers >= 0")
+ACTIVATION = ConfigRule(_is_activation, f"one of {sorted(ACTIVATIONS)}")
+BOOL = ConfigRule(_is_bool, "true or false")
+FINITE_NUMBER = ConfigRule(_is_finite_number, "a finite number")
+
+
+def layer_from_config(config: Any) -> TaiyakiLayer:
+    if not isinstance(config, Mapping):
+        raise ModelshrinkError(f"a layer config is a {type(config).__name__}, expected a mapping")
     layer_type = config.get("type")
-    if layer_type not in LAYER_TYPES:
+    if type(layer_type) is not str or layer_type not in LAYER_TYPES:
         raise ModelshrinkError(
-            f"unknown layer type {layer_type!r} in architecture; "
+            f"unknown layer type {quoted(layer_type)} in architecture; "
             f"expected one of {sorted(LAYER_TYPES)}"
         )
     return LAYER_TYPES[layer_type].from_config(config)
@@ -59,11 +102,20 @@ class TaiyakiLayer(nn.Module):
 
     layer_type: ClassVar[str]
     taiyaki_class: ClassVar[str]
-    config_keys: ClassVar[tuple[str, ...]]
+    config_keys: ClassVar[Mapping[str, ConfigRule]]
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> TaiyakiLayer:
-        return cls(**{key: config[key] for key in cls.config_keys if key in config})
+    def from_config(cls, config: Mapping[str, Any]) -> TaiyakiLayer:
+        for key, rule in cls.config_keys.items():
+            if key in config and not rule.test(config[key]):
+                raise ModelshrinkError(
+                    f"{cls.layer_type} layer: {key} is {quoted(config[key])}, "
+                    f"expected {rule.expected}"
+                )
+        try:
+            return cls(**{key: config[key] for key in cls.config_keys if key in config})
+        except TypeError as error:  # a required setting is missing
+            raise ModelshrinkError(f"{cls.layer_type} layer: {error}") from error
 
     def to_config(self) -> dict[str, Any]:
         return {"type": self.layer_type, **{k: _plain(getattr(self, k)) for k in self.config_keys}}
@@ -88,7 +140,15 @@ class Convolution(TaiyakiLayer):
 
     layer_type = "convolution"
     taiyaki_class = "Convolution"
-    config_keys = ("insize", "size", "winlen", "stride", "padding", "activation", "has_bias")
+    config_keys: ClassVar[Mapping[str, ConfigRule]] = {
+        "insize": POSITIVE_INT,
+        "size": POSITIVE_INT,
+        "winlen": POSITIVE_INT,
+        "stride": POSITIVE_INT,
+        "padding": PADDING,
+        "activation": ACTIVATION,
+        "has_bias": BOOL,
+    }
 
     def __init__(
         self,
@@ -103,6 +163,10 @@ class Convolution(TaiyakiLayer):
         super().__init__()
         self.insize, self.size, self.winlen, self.stride = insize, size, winlen, stride
         self.padding = (int(padding[0]), int(padding[1]))
+        if max(self.padding) > winlen:  # padding only centres the window
+            raise ModelshrinkError(
+                f"convolution layer: padding {list(self.padding)} exceeds the window {winlen}"
+            )
         self.activation, self.activation_function = activation, _activation(activation)
         self.has_bias = has_bias
         self.conv = nn.Conv1d(insize, size, winlen, stride=stride, bias=has_bias)
@@ -122,7 +186,7 @@ class GruMod(TaiyakiLayer):
 
     layer_type = "gru"
     taiyaki_class = "GruMod"
-    config_keys = ("insize", "size")
+    config_keys: ClassVar[Mapping[str, ConfigRule]] = {"insize": POSITIVE_INT, "size": POSITIVE_INT}
 
     def __init__(self, insize: int, size: int) -> None:
         super().__init__()
@@ -144,15 +208,15 @@ class Reverse(TaiyakiLayer):
 
     layer_type = "reverse"
     taiyaki_class = "Reverse"
-    config_keys = ()
+    config_keys: ClassVar[Mapping[str, ConfigRule]] = {}
 
     def __init__(self, layer: TaiyakiLayer) -> None:
         super().__init__()
         self.layer = layer
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Reverse:
-        return cls(layer_from_config(config["layer"]))
+    def from_config(cls, config: Mapping[str, Any]) -> Reverse:
+        return cls(layer_from_config(config.get("layer")))
 
     def to_config(self) -> dict[str, Any]:
         return {"type": self.layer_type, "layer": self.layer.to_config()}
@@ -172,7 +236,12 @@ class GlobalNormFlipFlop(TaiyakiLayer):
 
     layer_type = "global_norm_flipflop"
     taiyaki_class = "GlobalNormFlipFlop"
-    config_keys = ("insize", "nbase", "scale", "activation")
+    config_keys: ClassVar[Mapping[str, ConfigRule]] = {
+        "insize": POSITIVE_INT,
+        "nbase": POSITIVE_INT,
+        "scale": FINITE_NUMBER,
+        "activation": ACTIVATION,
+    }
 
     def __init__(self, insize: int, nbase: int, scale: float, activation: str = "tanh") -> None:
         super().__init__()

@@ -1,7 +1,10 @@
 """The whole flip-flop network: an architecture dict in, a torch module out.
 
 The architecture dict is what `modelshrink convert` stores beside the weights, so a
-model can be rebuilt without unpickling anything.
+model can be rebuilt without unpickling anything. Architectures come from files: with
+weights given, the network is first built on the meta device (shapes, no memory) and
+every weight's name and shape checked, so a file claiming a 10^6-wide GRU is refused
+before anything is allocated.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from modelshrink.errors import ModelshrinkError
+from modelshrink.errors import ModelshrinkError, quoted
 from modelshrink.taiyaki.layers import Convolution, GlobalNormFlipFlop, layer_from_config
 
 ARCHITECTURE_FAMILY = "taiyaki-flipflop"
@@ -48,9 +51,16 @@ class Architecture:
                 f"found family {data.get('family')!r}"
             )
         known = {"family", "alphabet", "standardize", "reverse", "layers"}
+        layers = data.get("layers")
+        alphabet = data.get("alphabet", "ACGT")
+        if type(layers) is not list or type(alphabet) is not str:
+            raise ModelshrinkError(
+                f"{source}: expected 'layers' to be a list and 'alphabet' a string, found "
+                f"{type(layers).__name__} and {type(alphabet).__name__}"
+            )
         return cls(
-            layers=list(data["layers"]),
-            alphabet=data.get("alphabet", "ACGT"),
+            layers=layers,
+            alphabet=alphabet,
             standardize=bool(data.get("standardize", True)),
             reverse=bool(data.get("reverse", False)),
             extra={k: v for k, v in data.items() if k not in known},
@@ -64,8 +74,18 @@ class FlipFlopNetwork(nn.Module):
         super().__init__()
         self.architecture = architecture
         self.sublayers = nn.ModuleList(layer_from_config(config) for config in architecture.layers)
-        if not isinstance(self.sublayers[-1], GlobalNormFlipFlop):
+        if not self.sublayers or not isinstance(self.sublayers[-1], GlobalNormFlipFlop):
             raise ModelshrinkError("architecture: the last layer must be global_norm_flipflop")
+        alphabet = architecture.alphabet
+        if not (alphabet.isascii() and alphabet.isalpha()) or len(set(alphabet)) != len(alphabet):
+            raise ModelshrinkError(
+                f"architecture: alphabet {quoted(alphabet)} is not distinct letters"
+            )
+        if len(alphabet) != self.sublayers[-1].nbase:
+            raise ModelshrinkError(
+                f"architecture: alphabet {alphabet!r} has {len(alphabet)} bases, the flip-flop "
+                f"layer {self.sublayers[-1].nbase}"
+            )
 
     @property
     def stride(self) -> int:
@@ -81,24 +101,42 @@ class FlipFlopNetwork(nn.Module):
         return x
 
 
-def build_network(
-    architecture: Architecture, tensors: Mapping[str, torch.Tensor] | None = None
-) -> FlipFlopNetwork:
-    """Builds the network and, when given, loads weights checking every name and shape."""
-    network = FlipFlopNetwork(architecture)
-    if tensors is not None:
-        expected = network.state_dict()
-        missing = sorted(set(expected) - set(tensors))
-        unexpected = sorted(set(tensors) - set(expected))
-        if missing or unexpected:
+def _check_weights(architecture: Architecture, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Every weight named and shaped as the architecture says, checked without allocating."""
+    with torch.device("meta"):
+        expected = FlipFlopNetwork(architecture).state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ModelshrinkError(
+            f"weights do not match the architecture: missing {missing[:10]}, "
+            f"unexpected [{', '.join(quoted(name) for name in unexpected[:10])}]"
+        )
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
             raise ModelshrinkError(
-                f"weights do not match the architecture: missing {missing}, unexpected {unexpected}"
+                f"weight {name} has shape {tuple(tensor.shape)}, "
+                f"the architecture expects {tuple(expected[name].shape)}"
             )
-        for name, tensor in tensors.items():
-            if tuple(tensor.shape) != tuple(expected[name].shape):
-                raise ModelshrinkError(
-                    f"weight {name} has shape {tuple(tensor.shape)}, "
-                    f"the architecture expects {tuple(expected[name].shape)}"
-                )
+
+
+def build_network(
+    architecture: Architecture,
+    tensors: Mapping[str, torch.Tensor] | None = None,
+    source: str | None = None,
+) -> FlipFlopNetwork:
+    """Builds the network and, when given, loads weights checking every name and shape.
+
+    `source` (the file the architecture came from) prefixes any error.
+    """
+    try:
+        if tensors is not None:
+            _check_weights(architecture, tensors)
+        network = FlipFlopNetwork(architecture)
+    except ModelshrinkError as error:
+        if source is None:
+            raise
+        raise ModelshrinkError(f"{source}: {error}") from error
+    if tensors is not None:
         network.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
     return network.eval()
