@@ -20,12 +20,8 @@ from modelshrink.errors import ModelshrinkError
 log = logging.getLogger("modelshrink.basecall")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="Taiyaki checkpoint or modelshrink .safetensors")
-    parser.add_argument("reads", type=Path, nargs="+", help="fast5/pod5 files or folders")
-    parser.add_argument(
-        "-o", "--output", default="-", help="output file (default: FASTQ on stdout)"
-    )
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Device, batch, chunk, overlap and threads (shared with `modelshrink timing`)."""
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=128, help="chunks per network call")
     parser.add_argument(
@@ -33,6 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overlap", type=int, default=100, help="chunk overlap in network steps")
     parser.add_argument("--threads", type=int, default=1, help="CPU worker threads")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="Taiyaki checkpoint or modelshrink .safetensors")
+    parser.add_argument("reads", type=Path, nargs="+", help="fast5/pod5 files or folders")
+    parser.add_argument(
+        "-o", "--output", default="-", help="output file (default: FASTQ on stdout)"
+    )
+    add_settings_arguments(parser)
     parser.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument(
@@ -40,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _device(choice: str) -> str:
+def resolve_device(choice: str) -> str:
+    """auto -> cuda when available, else cpu; cuda without a device is an error."""
     import torch
 
     if choice == "cuda" and not torch.cuda.is_available():
@@ -50,7 +56,8 @@ def _device(choice: str) -> str:
     return choice
 
 
-def _check(args: argparse.Namespace) -> None:
+def check_settings(args: argparse.Namespace) -> None:
+    """Batch, chunk, overlap and thread options (shared with `modelshrink timing`)."""
     for flag in ("batch_size", "chunk_size", "threads"):
         if getattr(args, flag) < 1:
             raise ModelshrinkError(f"--{flag.replace('_', '-')} must be at least 1")
@@ -66,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from modelshrink.seqio import BasecallWriter
     from modelshrink.signal.discover import find_read_files, iter_reads
 
-    _check(args)
+    check_settings(args)
     files = find_read_files(args.reads, recursive=not args.no_recursive)
     network = load_basecaller(args.model)
     settings = BasecallSettings(
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         overlap_steps=args.overlap,
         batch_size=args.batch_size,
         threads=args.threads,
-        device=_device(args.device),
+        device=resolve_device(args.device),
     )
     basecaller = Basecaller(network, settings)
     progress = tqdm(
