@@ -31,7 +31,16 @@ DEFAULT_MAX_SAMPLES = 300_000
 DEFAULT_REPEATS = 3
 DEFAULT_MAX_SECONDS = 30.0
 
-RUN_COLUMNS = ("round", "position", "variant", "reads", "samples", "seconds", "samples_per_second")
+RUN_COLUMNS = (
+    "round",
+    "position",
+    "variant",
+    "reads",
+    "samples",
+    "seconds",
+    "cpu_seconds",
+    "samples_per_second",
+)
 TIMING_COLUMNS = (
     "variant",
     "execution_path",
@@ -71,6 +80,7 @@ class TimedRun:
     reads: int
     samples: int
     seconds: float
+    cpu_seconds: float
 
     @property
     def samples_per_second(self) -> float:
@@ -176,11 +186,14 @@ def time_models(
     for round_number, position, name in interleaved_order(names, repeats):
         if round_number > 1 and name != baseline and spent[name] >= max_seconds:
             continue
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         samples = _basecall_all(basecallers[name], reads)
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - started_cpu
         spent[name] += seconds
-        runs.append(TimedRun(round_number, position, name, len(reads), samples, seconds))
+        runs.append(
+            TimedRun(round_number, position, name, len(reads), samples, seconds, cpu_seconds)
+        )
     return runs, summarise_runs(models, runs, settings, baseline)
 
 
