@@ -27,10 +27,6 @@ from modelshrink.signal.fast5 import CorruptReadError
 from modelshrink.signal.reads import RawRead
 from modelshrink.taiyaki.network import FlipFlopNetwork
 
-DEFAULT_MAX_SAMPLES = 300_000
-DEFAULT_REPEATS = 3
-DEFAULT_MAX_SECONDS = 30.0
-
 RUN_COLUMNS = (
     "round",
     "position",
@@ -159,9 +155,9 @@ def time_models(
     models: Sequence[TimedModel],
     reads: Sequence[RawRead],
     settings: BasecallSettings,
-    repeats: int = DEFAULT_REPEATS,
-    baseline: str | None = None,
-    max_seconds: float = DEFAULT_MAX_SECONDS,
+    repeats: int,
+    baseline: str | None,
+    max_seconds: float,
 ) -> tuple[list[TimedRun], list[VariantTiming]]:
     """Every run in order, and per model its speed and ratio to `baseline` (default: first).
 

@@ -22,10 +22,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from modelshrink.basecall_timing import DEFAULT_MAX_SAMPLES, DEFAULT_MAX_SECONDS, DEFAULT_REPEATS
 from modelshrink.cli.basecall import add_settings_arguments, check_settings, resolve_device
 
 log = logging.getLogger(__name__)
+
+#: a few seconds per model on 2 cores (~200 k samples/s in float32), enough chunks for
+#: every thread to get a batch of a few dozen
+DEFAULT_MAX_SAMPLES = 300_000
+DEFAULT_REPEATS = 3
+DEFAULT_MAX_SECONDS = 30.0
 
 
 def _named_model(value: str) -> tuple[str, Path]:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 1
 CONFIDENCE = 0.95
 #: elements of one block of resampled counts x values held at once
@@ -137,7 +136,7 @@ def _drawn_indices(rng: np.random.Generator, count: int, resamples: int) -> list
 def paired_read_difference(
     baseline: Mapping[str, float],
     variant: Mapping[str, float],
-    resamples: int = DEFAULT_RESAMPLES,
+    resamples: int,
     seed: int = DEFAULT_SEED,
 ) -> Difference:
     """Change of the median read identity, reads paired by id (missing reads count 0).
@@ -161,7 +160,7 @@ def paired_read_difference(
 def window_difference(
     baseline: Sequence[tuple[Hashable | None, float]],
     variant: Sequence[tuple[Hashable | None, float]],
-    resamples: int = DEFAULT_RESAMPLES,
+    resamples: int,
     seed: int = DEFAULT_SEED,
 ) -> Difference | None:
     """Change of the median piece identity; pieces are (reference window or None, identity).
@@ -191,7 +190,7 @@ def window_difference(
 def unpaired_difference(
     baseline: Sequence[float],
     variant: Sequence[float],
-    resamples: int = DEFAULT_RESAMPLES,
+    resamples: int,
     seed: int = DEFAULT_SEED,
 ) -> Difference:
     """Change of the median, each side resampled on its own (independent samples)."""
