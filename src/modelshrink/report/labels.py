@@ -41,6 +41,7 @@ def text_box(annotation: Any, renderer: Any) -> Any:
     """The label's text box in display units (without its leader line)."""
     from matplotlib.text import Text
 
+    annotation.update_positions(renderer)  # where the offset puts it, as drawing would
     return Text.get_window_extent(annotation, renderer)
 
 
