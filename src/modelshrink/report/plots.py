@@ -160,6 +160,20 @@ class SizePanel:
     errors: list[tuple[float, float]] | None = None
 
 
+def _readable_size_axis(ax: Any, sizes: Sequence[float]) -> None:
+    """A log axis labelled in plain KiB at 1-2-5 steps. Variants within one decade of
+    size would otherwise get matplotlib's crowded minor labels (1.04x10^3 ...), so the
+    axis spans at least the sizes times 1.5 either way."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    if sizes:
+        ax.set_xlim(min(sizes) / 1.5, max(sizes) * 1.5)
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def draw_size_panel(panel: SizePanel, ylabel: str, title: str) -> None:
     """Dots of (KiB, accuracy) on a log size axis, their error bars, and the Pareto front
     as a red step line (both model families). Labels come later (`finish_size_plot`)."""
@@ -181,7 +195,7 @@ def draw_size_panel(panel: SizePanel, ylabel: str, title: str) -> None:
         ax.legend(loc="best")
     else:
         ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
-    ax.set_xscale("log")
+    _readable_size_axis(ax, [p[0] for p in points])
     ax.set_xlabel("stored size (KiB, log scale)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
