@@ -83,11 +83,12 @@ def test_timing_rows_ratios_and_interleaved_runs(
     assert main([*argv, "--device", "cpu"]) == 0
     rows = {row["variant"]: row for row in _table(output)}
     assert list(rows) == list(names)
-    assert float(rows["original"]["speed_ratio"]) == 1.0
+    assert float(rows["original"]["speed_ratio"]) == float(rows["original"]["cpu_speed_ratio"]) == 1
     assert rows["original"]["execution_path"] == "float32"
     assert rows["fp16"]["execution_path"] == "float32_decoded"
     for row in rows.values():
         assert float(row["samples_per_second"]) > 0 and float(row["speed_ratio"]) > 0
+        assert float(row["cpu_speed_ratio"]) > 0 and float(row["cpu_share"]) > 0
         assert row["repeats"] == "2" and row["threads"] == "2" and row["device"] == "cpu"
         assert row["samples"] == rows["original"]["samples"]  # the same reads for every model
         assert row["reads"] == "1"  # --max-samples 1: the first read alone

@@ -53,6 +53,8 @@ TIMING_COLUMNS = (
     "speed_ratio",
     "speed_ratio_min",
     "speed_ratio_max",
+    "cpu_speed_ratio",
+    "cpu_share",
 )
 
 
@@ -102,6 +104,8 @@ class VariantTiming:
     speed_ratio: float
     speed_ratio_min: float
     speed_ratio_max: float
+    cpu_speed_ratio: float
+    cpu_share: float
 
 
 def select_reads(reads: Iterable[RawRead | CorruptReadError], max_samples: int) -> list[RawRead]:
@@ -199,13 +203,24 @@ def summarise_runs(
     settings: BasecallSettings,
     baseline: str,
 ) -> list[VariantTiming]:
-    """Median speed per model and median of its per-round ratios to the baseline."""
-    baseline_speed = {r.round: r.samples_per_second for r in runs if r.variant == baseline}
+    """Median speed per model and median of its per-round ratios to the baseline.
+
+    Beside the wall-clock ratio, the same ratio in process CPU time (`cpu_speed_ratio`:
+    CPU work per sample, which other load on the machine barely changes, but blind to
+    threads left idle) and `cpu_share`, the CPU time a run got over threads x wall time:
+    well below the share a quiet machine gives, the cores were busy with something else
+    and the wall-clock numbers are noise.
+    """
+    baseline_runs = {run.round: run for run in runs if run.variant == baseline}
     timings = []
     for model in models:
         own = [run for run in runs if run.variant == model.name]
         speeds = [run.samples_per_second for run in own]
-        ratios = [run.samples_per_second / baseline_speed[run.round] for run in own]
+        ratios = [
+            run.samples_per_second / baseline_runs[run.round].samples_per_second for run in own
+        ]
+        cpu_ratios = [baseline_runs[run.round].cpu_seconds / run.cpu_seconds for run in own]
+        shares = [run.cpu_seconds / (settings.threads * run.seconds) for run in own]
         timings.append(
             VariantTiming(
                 variant=model.name,
@@ -223,6 +238,8 @@ def summarise_runs(
                 speed_ratio=statistics.median(ratios),
                 speed_ratio_min=min(ratios),
                 speed_ratio_max=max(ratios),
+                cpu_speed_ratio=statistics.median(cpu_ratios),
+                cpu_share=statistics.median(shares),
             )
         )
     return timings

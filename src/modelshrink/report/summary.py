@@ -37,6 +37,8 @@ COLUMNS = (
     "speed_ratio",
     "speed_ratio_min",
     "speed_ratio_max",
+    "cpu_speed_ratio",
+    "cpu_share",
     "execution_path",
     "reads",
     "read_identity_median",
@@ -68,7 +70,14 @@ MANIFEST_KEYS = (
     "assembly_polished_pieces",
 )
 #: the timing table's columns that become summary columns of the same name
-TIMING_COLUMNS = ("speed_ratio", "speed_ratio_min", "speed_ratio_max", "execution_path")
+TIMING_COLUMNS = (
+    "speed_ratio",
+    "speed_ratio_min",
+    "speed_ratio_max",
+    "cpu_speed_ratio",
+    "cpu_share",
+    "execution_path",
+)
 
 
 def parse_manifest(text: str, keys: Sequence[str] = MANIFEST_KEYS) -> list[dict[str, Any]]:
