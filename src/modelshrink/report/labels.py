@@ -37,6 +37,28 @@ def _alignment(dx: float, dy: float) -> tuple[str, str]:
     return horizontal, vertical
 
 
+def _annotate(
+    ax: Any,
+    label: str,
+    point: tuple[float, float],
+    offset: tuple[float, float],
+    fontsize: float,
+    leader: bool,
+) -> Any:
+    """`label` at `offset` points from `point`, aligned away from it."""
+    horizontal, vertical = _alignment(*offset)
+    return ax.annotate(
+        label,
+        point,
+        xytext=offset,
+        textcoords="offset points",
+        fontsize=fontsize,
+        ha=horizontal,
+        va=vertical,
+        arrowprops=LEADER if leader else None,
+    )
+
+
 def text_box(annotation: Any, renderer: Any) -> Any:
     """The label's text box in display units (without its leader line)."""
     from matplotlib.text import Text
@@ -75,16 +97,7 @@ def place_labels(
     for point, label in zip(points, labels, strict=True):
         best: tuple[float, tuple[float, float]] | None = None
         for dx, dy in candidate_offsets():
-            horizontal, vertical = _alignment(dx, dy)
-            trial = ax.annotate(
-                label,
-                point,
-                xytext=(dx, dy),
-                textcoords="offset points",
-                fontsize=fontsize,
-                ha=horizontal,
-                va=vertical,
-            )
+            trial = _annotate(ax, label, point, (dx, dy), fontsize, leader=False)
             box = text_box(trial, renderer)
             trial.remove()
             inside = (
@@ -96,19 +109,8 @@ def place_labels(
             if cost == 0:
                 break
         assert best is not None
-        dx, dy = best[1]
-        horizontal, vertical = _alignment(dx, dy)
-        far = math.hypot(dx, dy) > RING_RADII[0] + 1e-6
-        annotation = ax.annotate(
-            label,
-            point,
-            xytext=(dx, dy),
-            textcoords="offset points",
-            fontsize=fontsize,
-            ha=horizontal,
-            va=vertical,
-            arrowprops=LEADER if far else None,
-        )
+        far = math.hypot(*best[1]) > RING_RADII[0] + 1e-6
+        annotation = _annotate(ax, label, point, best[1], fontsize, leader=far)
         placed.append(text_box(annotation, renderer))
         annotations.append(annotation)
     return annotations

@@ -23,6 +23,16 @@ from modelshrink.report import differences
 
 ORIGINAL = "original"
 
+#: the timing table's columns that become summary columns of the same name
+TIMING_COLUMNS = (
+    "speed_ratio",
+    "speed_ratio_min",
+    "speed_ratio_max",
+    "cpu_speed_ratio",
+    "cpu_share",
+    "execution_path",
+)
+
 COLUMNS = (
     "variant",
     "sample",
@@ -34,12 +44,7 @@ COLUMNS = (
     "macs_per_sample",
     "sparse_macs_per_sample",
     "basecall_samples_per_second",
-    "speed_ratio",
-    "speed_ratio_min",
-    "speed_ratio_max",
-    "cpu_speed_ratio",
-    "cpu_share",
-    "execution_path",
+    *TIMING_COLUMNS,
     "reads",
     "read_identity_median",
     "read_identity_mean",
@@ -68,15 +73,6 @@ MANIFEST_KEYS = (
     "assembly_draft",
     "assembly_polished",
     "assembly_polished_pieces",
-)
-#: the timing table's columns that become summary columns of the same name
-TIMING_COLUMNS = (
-    "speed_ratio",
-    "speed_ratio_min",
-    "speed_ratio_max",
-    "cpu_speed_ratio",
-    "cpu_share",
-    "execution_path",
 )
 
 
