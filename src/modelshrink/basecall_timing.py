@@ -23,7 +23,6 @@ from pathlib import Path
 from modelshrink.atomic import write_text_atomic
 from modelshrink.basecall import Basecaller, BasecallSettings, chunk_boundaries
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.fast5 import CorruptReadError
 from modelshrink.signal.reads import RawRead
 from modelshrink.taiyaki.network import FlipFlopNetwork
 
@@ -108,7 +107,7 @@ class VariantTiming:
     cpu_share: float
 
 
-def select_reads(reads: Iterable[RawRead | CorruptReadError], max_samples: int) -> list[RawRead]:
+def select_reads(reads: Iterable[object], max_samples: int) -> list[RawRead]:
     """The first readable, non-empty reads in file order until `max_samples` raw samples are
     reached (the read that crosses the limit is kept whole): a fixed subset, so every model
     and every rerun sees the same signal."""
@@ -117,7 +116,7 @@ def select_reads(reads: Iterable[RawRead | CorruptReadError], max_samples: int) 
     chosen: list[RawRead] = []
     total = 0
     for read in reads:
-        if isinstance(read, CorruptReadError) or len(read.raw) == 0:
+        if not isinstance(read, RawRead) or len(read.raw) == 0:  # unreadable: not timed
             continue
         chosen.append(read)
         total += len(read.raw)
