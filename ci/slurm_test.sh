@@ -45,7 +45,9 @@ bash "$REPO/ci/slurm_up.sh"
 cp -r "$REPO"/{Snakefile,rules,config,envs,scripts,report,profiles} "$WORK"/
 SHA=$(sha256sum "$CHECKPOINT" | cut -d' ' -f1)
 "$PYTHON" - "$WORK/config/config.yaml" "$CHECKPOINT" "$SHA" <<'PY'
+import pathlib
 import sys
+
 import yaml
 
 path, checkpoint, sha = sys.argv[1:]
@@ -58,6 +60,11 @@ config["simulate"] = {
 config["model"] = {"checkpoint": checkpoint, "sha256": sha}
 config["variants"] = {}
 config["polish"]["racon_rounds"] = 1
+# the demo's real reads from the test data (the same files as its URLs name)
+taiyaki = pathlib.Path(checkpoint).parents[1]
+for entry in config["real_reads"]["reads"]:
+    entry["source"] = str(taiyaki / "reads" / entry["source"].rsplit("/", 1)[1])
+config["real_reads"]["reference"]["source"] = str(taiyaki / "genomic_reference.fasta")
 yaml.safe_dump(config, open(path, "w"), sort_keys=False)
 PY
 

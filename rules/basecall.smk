@@ -11,7 +11,7 @@ rule basecall_reads:
         "benchmarks/basecall/{variant}/{sample}.tsv"
     conda:
         "../envs/modelshrink.yaml"
-    threads: 2
+    threads: BASECALL_THREADS
     resources:
         mem_mb=4000,
         gpu=get_basecall_gpus,

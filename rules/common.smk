@@ -8,12 +8,14 @@ import copy
 import csv
 import json
 import os
+import re
 import shlex
 import shutil
 import struct
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 import jsonschema
 import yaml
@@ -134,6 +136,13 @@ MEDAKA = config["polish"]["medaka"]["enabled"]
 DRAFT = {"miniasm": "miniasm", "flye": "flye", "reference": "reference_guided"}[
     ASSEMBLER
 ]
+#: worker threads of every basecall job; the timing step times with the same number
+BASECALL_THREADS = 2
+TIMING = config["timing"]
+#: real R9.4.1 reads basecalled by every variant (evaluation only); fetched file name ->
+#: its config entry (source, sha256); empty when real_reads.reads is empty
+REAL_READS = config["real_reads"]
+REAL_READ_DIR = "resources/real_reads"
 MERFISH = config["merfish"]
 MERFISH_VARIANTS = list(MERFISH["variants"]) if MERFISH["enabled"] else []
 #: the merFISH dataset: the user's folder (original layout) or the simulated one
@@ -427,6 +436,31 @@ def check_choices():
             )
 
 
+def real_read_files():
+    """Fetched file name -> config entry of every real read file; names come from the
+    sources' last path component and must be distinct fast5/pod5 names."""
+    files = {}
+    for number, entry in enumerate(REAL_READS["reads"]):
+        name = Path(urlparse(entry["source"]).path).name
+        key = f"real_reads.reads[{number}].source"
+        if Path(name).suffix not in (".fast5", ".pod5"):
+            raise WorkflowError(
+                f"config key {key}: {entry['source']} does not end in .fast5 or .pod5"
+            )
+        if name in files:
+            raise WorkflowError(
+                f"config key {key}: a second file named {name}; real read files need "
+                "distinct names"
+            )
+        files[name] = entry
+    if files and not REAL_READS.get("reference"):
+        raise WorkflowError(
+            "config key real_reads.reference: real reads need a reference "
+            "({source: URL or path, sha256: ...})"
+        )
+    return files
+
+
 #: tool -> (conda env of this workflow, how to get it without conda)
 TOOL_SOURCES = {
     "modelshrink": ("envs/modelshrink.yaml", "./install.sh (virtualenv .venv)"),
@@ -495,6 +529,7 @@ def add_interpreter_bin_to_path():
 
 add_interpreter_bin_to_path()
 SAMPLES = read_sample_sheet()
+REAL_READ_FILES = real_read_files()
 check_simulation()
 check_variants()
 check_choices()
@@ -509,6 +544,7 @@ wildcard_constraints:
     sample="|".join(SAMPLES),
     variant="|".join(VARIANTS),
     merfish_variant="|".join(MERFISH_VARIANTS) or "(?!)",
+    real_read="|".join(map(re.escape, REAL_READ_FILES)) or "(?!)",
     caller="bcftools|freebayes|nanopolish|clair3",
     round=r"\d+",
 
@@ -535,6 +571,58 @@ def get_model(wildcards):
 def get_basecall_gpus(wildcards):
     """One GPU for basecalling when basecall.device is cuda, none otherwise."""
     return 1 if config["basecall"]["device"] == "cuda" else 0
+
+
+def get_timing_models(wildcards):
+    """Every variant's model, the original first (the baseline of the speed ratios)."""
+    return [f"results/models/{variant}.safetensors" for variant in VARIANTS]
+
+
+def get_timing_model_arguments(wildcards, input):
+    """`NAME=MODEL ...` for `modelshrink timing`, in VARIANTS order."""
+    return " ".join(
+        shlex.quote(f"{variant}={path}")
+        for variant, path in zip(VARIANTS, input.models, strict=True)
+    )
+
+
+def get_timing_threads(wildcards):
+    """Every core of a local run: the scheduler starts no other job beside one that holds
+    all cores, so the models are timed alone. A cluster run has no --cores: there the
+    job asks for the basecall threads and the profile holds its node exclusively."""
+    return workflow.resource_settings.cores or BASECALL_THREADS
+
+
+def get_timing_basecall_threads(wildcards, threads):
+    """Worker threads while timing: those of a basecall job (never more than the job's)."""
+    return min(BASECALL_THREADS, threads)
+
+
+def get_real_read_files(wildcards):
+    return [f"{REAL_READ_DIR}/{name}" for name in REAL_READ_FILES]
+
+
+def get_real_read_source(wildcards):
+    return REAL_READ_FILES[wildcards.real_read]["source"]
+
+
+def get_real_read_sha256(wildcards):
+    return REAL_READ_FILES[wildcards.real_read]["sha256"]
+
+
+def get_real_reference_source(wildcards):
+    return REAL_READS["reference"]["source"]
+
+
+def get_real_reference_sha256(wildcards):
+    return REAL_READS["reference"]["sha256"]
+
+
+def real_read_identity_table(variant):
+    """The variant's per-read identity on the real reads (None: no real reads)."""
+    if not REAL_READ_FILES:
+        return None
+    return f"results/real_reads/identity/{variant}.tsv"
 
 
 def get_variant_spec(wildcards):
@@ -661,10 +749,13 @@ def summary_rows():
                     "sample": sample,
                     "stats": f"results/models/{variant}.stats.json",
                     "speed": f"results/basecalls/{variant}/{sample}.speed.tsv",
+                    "timing": f"results/timing/{sample}.tsv",
                     "read_identity": f"results/identity/{variant}/{sample}.summary.tsv",
                     "read_identity_table": f"results/identity/{variant}/{sample}.tsv",
+                    "real_read_identity_table": real_read_identity_table(variant),
                     "assembly_draft": f"{identity}/draft.summary.tsv",
                     "assembly_polished": f"{identity}/{polished}.summary.tsv",
+                    "assembly_polished_pieces": f"{identity}/{polished}.tsv",
                     "evaluation": (
                         f"{evaluation_prefix(variant, sample)}.summary.csv"
                         if truth
@@ -677,8 +768,19 @@ def summary_rows():
 
 def get_summary_inputs(wildcards):
     """Every file named in the manifest (the rule's real inputs)."""
-    names = ("stats", "speed", "read_identity", "assembly_draft", "assembly_polished")
-    paths = [row[key] for row in summary_rows() for key in (*names, "evaluation")]
+    names = (
+        "stats",
+        "speed",
+        "timing",
+        "read_identity",
+        "read_identity_table",
+        "real_read_identity_table",
+        "assembly_draft",
+        "assembly_polished",
+        "assembly_polished_pieces",
+        "evaluation",
+    )
+    paths = [row[key] for row in summary_rows() for key in names]
     return sorted({path for path in paths if path})
 
 
@@ -687,7 +789,13 @@ def get_summary_manifest(wildcards):
 
 
 def get_read_identity_tables(wildcards):
-    return [row["read_identity_table"] for row in summary_rows()]
+    """Per-read identity tables of every row, and of the real reads when measured."""
+    tables = [
+        row[key]
+        for row in summary_rows()
+        for key in ("read_identity_table", "real_read_identity_table")
+    ]
+    return list(dict.fromkeys(table for table in tables if table))
 
 
 def merfish_settings(**sections):
@@ -790,6 +898,7 @@ def get_final_output():
         *stage_identity_outputs(),
         "results/plots/read_identity.svg",
         "results/plots/size_vs_accuracy.svg",
+        "results/plots/identity_change.svg",
         "results/plots/f1.svg",
         *get_merfish_output(),
     ]

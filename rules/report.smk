@@ -34,6 +34,11 @@ rule report_plots:
             caption="../report/size_vs_accuracy.rst",
             category="Plots",
         ),
+        change=report(
+            "results/plots/identity_change.svg",
+            caption="../report/identity_change.rst",
+            category="Plots",
+        ),
         f1=report(
             "results/plots/f1.svg",
             caption="../report/f1.rst",
@@ -49,4 +54,4 @@ rule report_plots:
     shell:
         "modelshrink report plots --summary {input.summary:q} --manifest {params.manifest:q} "
         "--read-identity-plot {output.read_identity:q} --pareto-plot {output.pareto:q} "
-        "--f1-plot {output.f1:q} > {log:q} 2>&1"
+        "--change-plot {output.change:q} --f1-plot {output.f1:q} > {log:q} 2>&1"

@@ -10,5 +10,5 @@ if [ -s "$assembly" ]; then
         --out "$pieces" --summary "$summary" --threads "$threads"
 fi
 echo "assembly_identity.sh: $assembly is empty; identities are NA" >&2
-printf 'name\tlength\tidentity\trelative_length\n' > "$pieces"
+printf 'name\tlength\tidentity\trelative_length\ttarget\ttarget_start\ttarget_end\n' > "$pieces"
 printf 'sequences\taligned\tmedian_identity\tmean_identity\n0\t0\tNA\tNA\n' > "$summary"

@@ -181,9 +181,11 @@ def test_cli_writes_per_read_and_summary_tsv(
     argv = ["identity", "reads", "--reads", str(reads), "--reference", str(reference)]
     assert main([*argv, "--out", str(out), "--summary", str(summary), "--threads", "2"]) == 0
     rows = [line.split("\t") for line in out.read_text().splitlines()]
-    assert rows[0] == ["name", "length", "identity", "relative_length"]
-    assert rows[2] == ["ten_substitutions", "1000", "0.990000", "1.000000"]
-    assert rows[5] == ["unmappable", "1000", "0.000000", "NA"]
+    header = "name\tlength\tidentity\trelative_length\ttarget\ttarget_start\ttarget_end"
+    assert out.read_text().splitlines()[0] == header
+    # the best alignment's place on the reference: reference_genome[5_000:6_000]
+    assert rows[2] == ["ten_substitutions", "1000", "0.990000", "1.000000", "chr", "5000", "6000"]
+    assert rows[5] == ["unmappable", "1000", "0.000000", "NA", "NA", "NA", "NA"]
     header, values = (line.split("\t") for line in summary.read_text().splitlines())
     assert dict(zip(header, values, strict=True))["median_identity"] == "0.990000"
     assert not list(out.parent.glob(".*tmp*"))  # no temporary file left behind

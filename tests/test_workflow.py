@@ -152,6 +152,22 @@ def test_dry_run_demo_config_plans_every_variant(tmp_path: Path) -> None:
     assert jobs["modelshrink_evaluate"] == variants + 1
     assert jobs["racon_polish"] == 2 * (variants + 1)
     assert jobs["report_summary"] == jobs["report_plots"] == 1
+    # every variant on the five real reads; one timing job per sample
+    assert jobs["real_reads_fetch"] == len(config["real_reads"]["reads"]) == 5
+    assert jobs["basecall_real_reads"] == jobs["real_read_identity"] == variants + 1
+    assert jobs["basecall_timing"] == 1
+
+
+def test_timing_job_holds_every_core_and_times_with_basecall_threads(tmp_path: Path) -> None:
+    """Alone on the cores: the job reserves all --cores (the scheduler runs nothing
+    beside it) while timing with a basecall job's two threads."""
+    workdir = copy_workflow(tmp_path / "wf")
+    output = run_snakemake(workdir, "-n", "-p", "--cores", "3", "results/timing/demo.tsv").stdout
+    job = output.split("rule basecall_timing:", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"^\s+threads: 3$", job, re.MULTILINE), job
+    command = job.split("Shell command: ", 1)[1]
+    assert command.startswith("modelshrink timing original=results/models/original.safetensors ")
+    assert "--threads 2 " in command and "--repeats 3 " in command
 
 
 def test_dry_run_compresses_a_variant_from_its_base(tmp_path: Path) -> None:
@@ -240,6 +256,8 @@ def _structured_output_layer(config: dict[str, Any], workdir: Path) -> None:
         "method": "structured",
         "sparsity": {"sublayers.6.linear.weight": 0.2},
     }
+def _real_read_not_fast5(config: dict[str, Any], workdir: Path) -> None:
+    config["real_reads"]["reads"][0]["source"] = "/data/reads.fastq"
 
 
 def _missing_reads(config: dict[str, Any], workdir: Path) -> None:
@@ -261,6 +279,7 @@ def _missing_reads(config: dict[str, Any], workdir: Path) -> None:
         (_quantized_base, r"variants\.pruned_v2\.base: 'scale8' is quantized; a variant can"),
         (_base_cycle, r"v1\.base: the bases form a cycle pruned_v1 -> pruned_v2 -> pruned_v1"),
         (_simulate_typo, r"simulate\.reads: unknown key\(s\) coverag"),
+        (_real_read_not_fast5, r"real_reads\.reads\[0\]\.source: /data/reads\.fastq does not end"),
         (_missing_reads, r"samples\.tsv line 2: sample 'mine': reads path .* does not exist"),
         (
             _overlap_not_below_chunk,
@@ -451,11 +470,24 @@ def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:
 
 
 def tiny_config(checkpoint: Path) -> dict[str, Any]:
+    """The demo at 20 kb with one variant; models and real reads from local paths."""
     config = demo_config()
     config["simulate"] = TINY_SIMULATION
     config["model"] = {"checkpoint": str(checkpoint), "sha256": sha256(checkpoint)}
     config["variants"] = TINY_VARIANTS
     config["merfish"]["enabled"] = False  # the merFISH branch: tests/test_workflow_merfish.py
+    taiyaki = checkpoint.parents[1]
+    config["real_reads"] = {
+        "reads": [
+            {"source": str(path), "sha256": sha256(path)}
+            for path in sorted((taiyaki / "reads").glob("*.fast5"))
+        ],
+        "reference": {
+            "source": str(taiyaki / "genomic_reference.fasta"),
+            "sha256": sha256(taiyaki / "genomic_reference.fasta"),
+        },
+    }
+    config["timing"] = {"max_samples": 50000, "repeats": 2}
     return config
 
 
@@ -485,13 +517,23 @@ def test_tiny_run_summary_has_plausible_numbers(tiny_run: Path) -> None:
     assert float(pruned["compression_ratio"]) > 1.0  # sparse storage is smaller
     assert int(pruned["nonzero_parameters"]) < int(original["nonzero_parameters"])
     assert float(pruned["sparse_macs_per_sample"]) < float(original["sparse_macs_per_sample"])
+    assert float(original["speed_ratio"]) == 1.0
+    assert original["execution_path"] == "float32"
+    assert pruned["execution_path"] == "float32_decoded"  # stored sparse, runs dense float32
+    assert original["read_identity_delta"] == original["read_identity_delta_low"] == "0.0000"
+    assert float(pruned["read_identity_delta_low"]) <= float(pruned["read_identity_delta"])
+    assert float(pruned["read_identity_delta"]) <= float(pruned["read_identity_delta_high"])
+    # Taiyaki's five real reads: three map to its reference at 0.85-0.92 (test_basecall.py)
+    assert original["real_reads"] == pruned["real_reads"] == "5"
+    assert 0.8 < float(original["real_read_identity_median"]) < 0.95
+    assert pruned["assembly_identity_delta_pairing"] in ("paired_windows", "unpaired")
     for row in rows.values():
         assert float(row["basecall_samples_per_second"]) > 0
         assert 0.5 < float(row["assembly_identity_polished"]) <= 1.0
         for column in ("snp_precision", "snp_recall", "snp_f1", "indel_f1"):
             assert 0.0 <= float(row[column]) <= 1.0, column
     assert float(original["snp_f1"]) > 0.5
-    for plot in ("read_identity", "size_vs_accuracy", "f1"):
+    for plot in ("read_identity", "size_vs_accuracy", "identity_change", "f1"):
         assert (tiny_run / "results" / "plots" / f"{plot}.svg").stat().st_size > 1000
     benchmarks = list((tiny_run / "benchmarks").rglob("*.tsv"))
     assert any("basecall" in str(path) for path in benchmarks)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from modelshrink.compress.dynamic_int8 import is_dynamic_int8, quantize_dynamic_int8
 from modelshrink.compress.storage import load_model, save_model
@@ -35,6 +37,47 @@ def load_basecaller(path: Path) -> FlipFlopNetwork:
     if is_dynamic_int8(stored):
         return quantize_dynamic_int8(network)
     return network
+
+
+#: How a model's network runs (`execution_path`): the original arithmetic, the original
+#: arithmetic on weights decoded from a compact file, or int8 kernels.
+FLOAT32 = "float32"
+FLOAT32_DECODED = "float32_decoded"
+INT8_KERNELS = "int8_kernels"
+
+
+def _encoding_name(info: Mapping[str, Any]) -> str:
+    """A stored tensor's encoding in a few characters: float16, int8, ternary, sparse-int8."""
+    kind = info.get("kind")
+    if kind == "dense":
+        return str(info.get("dtype"))
+    if kind == "affine":
+        return f"int{info.get('bits')}"
+    if kind == "sparse":
+        return f"sparse-{_encoding_name(info.get('values', {}))}"
+    return str(kind)
+
+
+def describe_execution(path: Path) -> tuple[str, str]:
+    """(execution_path, stored_as) of a model file.
+
+    Why say it: a file stored as float16 or 8-bit codes is decoded to float32 on load and
+    runs exactly the original's arithmetic, so it is smaller but not faster; only a
+    dynamic int8 file runs int8 kernels (GRUs and output layer; the convolution stays
+    float32). `stored_as` lists the distinct tensor encodings, e.g. "float32+int8".
+    """
+    path = Path(path)
+    if is_taiyaki_checkpoint(path):
+        return FLOAT32, "taiyaki_checkpoint"
+    stored = load_model(path)
+    encodings = sorted({_encoding_name(info) for info in stored.encodings.values()})
+    if is_dynamic_int8(stored):
+        execution = INT8_KERNELS
+    elif encodings == ["float32"]:
+        execution = FLOAT32
+    else:
+        execution = FLOAT32_DECODED
+    return execution, "+".join(encodings)
 
 
 def convert_checkpoint(checkpoint: Path, output: Path) -> dict:

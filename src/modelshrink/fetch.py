@@ -1,4 +1,5 @@
-"""Bringing a model file into the workflow from a URL or a local path, checksum verified.
+"""Bringing a file (a model, real reads, a reference) into the workflow from a URL or a
+local path, checksum verified.
 
 Models are never committed; the workflow downloads them (or copies a user's file) and
 refuses to go on when the sha256 differs, so a truncated download or a different
@@ -45,7 +46,7 @@ def fetch(source: str, destination: Path, sha256: str | None = None) -> str:
         else:
             path = Path(source).expanduser()
             if not path.is_file():
-                raise ModelshrinkError(f"model file {path} does not exist")
+                raise ModelshrinkError(f"{source}: no such file (expected a URL or a local path)")
             shutil.copyfile(path, temporary)
         actual = sha256_of(temporary)
         if sha256 and actual != sha256.lower():

@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "fetch": "modelshrink.cli.fetch",
     "convert": "modelshrink.cli.convert",
     "basecall": "modelshrink.cli.basecall",
+    "timing": "modelshrink.cli.timing",
     "merfish": "modelshrink.cli.merfish",
     "simulate": "modelshrink.cli.simulate",
     "compress": "modelshrink.cli.compress",

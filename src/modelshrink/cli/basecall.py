@@ -22,12 +22,8 @@ from modelshrink.signal.reads import MIN_CALLABLE_SAMPLES, SkipReason
 log = logging.getLogger("modelshrink.basecall")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="Taiyaki checkpoint or modelshrink .safetensors")
-    parser.add_argument("reads", type=Path, nargs="+", help="fast5/pod5 files or folders")
-    parser.add_argument(
-        "-o", "--output", default="-", help="output file (default: FASTQ on stdout)"
-    )
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Device, batch, chunk, overlap and threads (shared with `modelshrink timing`)."""
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=128, help="chunks per network call")
     parser.add_argument(
@@ -35,6 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overlap", type=int, default=100, help="chunk overlap in network steps")
     parser.add_argument("--threads", type=int, default=1, help="CPU worker threads")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="Taiyaki checkpoint or modelshrink .safetensors")
+    parser.add_argument("reads", type=Path, nargs="+", help="fast5/pod5 files or folders")
+    parser.add_argument(
+        "-o", "--output", default="-", help="output file (default: FASTQ on stdout)"
+    )
+    add_settings_arguments(parser)
     parser.add_argument(
         "--min-samples",
         type=int,
@@ -50,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _device(choice: str) -> str:
+def resolve_device(choice: str) -> str:
+    """auto -> cuda when available, else cpu; cuda without a device is an error."""
     import torch
 
     if choice == "cuda" and not torch.cuda.is_available():
@@ -100,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         overlap_steps=args.overlap,
         batch_size=args.batch_size,
         threads=args.threads,
-        device=_device(args.device),
+        device=resolve_device(args.device),
         min_samples=args.min_samples,
     )
     files = find_read_files(args.reads, recursive=not args.no_recursive)

@@ -3,15 +3,19 @@
   modelshrink report model MODEL.safetensors -o STATS.json
   modelshrink report summary --manifest JSON -o results/summary.tsv
   modelshrink report plots --summary results/summary.tsv --manifest JSON \\
-      --read-identity-plot a.svg --pareto-plot b.svg --f1-plot c.svg
+      --read-identity-plot a.svg --pareto-plot b.svg --change-plot c.svg --f1-plot d.svg
   modelshrink report merfish --manifest JSON --reference TRAINED.safetensors \\
       -o results/merfish/summary.tsv
   modelshrink report merfish-plots --summary results/merfish/summary.tsv \\
       --size-plot a.svg --speed-plot b.svg
 
 The manifest is a JSON list (or @FILE holding one) with, per variant x sample, the
-files each stage wrote: variant, sample, stats, speed, read_identity,
-read_identity_table, assembly_draft, assembly_polished, evaluation (null: no truth).
+files each stage wrote: variant, sample, stats, speed (the basecall job's summary),
+timing (the `modelshrink timing` table), read_identity, read_identity_table,
+assembly_draft, assembly_polished, assembly_polished_pieces, evaluation (null: no
+truth) and optionally real_read_identity_table (the real reads' per-read table). Each
+variant's change against the original (same sample) comes with a 95 % bootstrap
+interval from --resamples resamples (fixed seed: the same inputs, the same table).
 The merFISH manifest is a JSON list (or @FILE) with, per variant: variant, method, compress
 (the `merfish compress --summary` JSON) and evaluation (the `merfish evaluate --out` JSON).
 """
@@ -22,7 +26,12 @@ import argparse
 import logging
 from pathlib import Path
 
+from modelshrink.errors import ModelshrinkError
+
 log = logging.getLogger(__name__)
+
+#: bootstrap resamples per 95 % interval (percentile intervals; the seed is fixed)
+DEFAULT_RESAMPLES = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,11 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     summary = kinds.add_parser("summary", help="results/summary.tsv from a manifest")
     summary.add_argument("--manifest", required=True, help="JSON list of rows, or @FILE")
     summary.add_argument("-o", "--output", type=Path, required=True, help="summary TSV")
-    plots = kinds.add_parser("plots", help="read identity, size vs accuracy and F1 plots")
+    summary.add_argument(
+        "--resamples",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        help=f"bootstrap resamples per interval (default {DEFAULT_RESAMPLES})",
+    )
+    plots = kinds.add_parser(
+        "plots", help="read identity, size vs accuracy, change vs original and F1 plots"
+    )
     plots.add_argument("--summary", type=Path, required=True, help="summary TSV")
     plots.add_argument("--manifest", required=True, help="JSON list of rows, or @FILE")
     plots.add_argument("--read-identity-plot", type=Path, required=True)
     plots.add_argument("--pareto-plot", type=Path, required=True)
+    plots.add_argument("--change-plot", type=Path, required=True)
     plots.add_argument("--f1-plot", type=Path, required=True)
     merfish = kinds.add_parser("merfish", help="results/merfish/summary.tsv from a manifest")
     merfish.add_argument("--manifest", required=True, help="JSON list of variants, or @FILE")
@@ -56,8 +74,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _manifest_text(value: str) -> str:
-    from modelshrink.errors import ModelshrinkError
-
     if not value.startswith("@"):
         return value
     try:
@@ -85,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
     manifest = summary.parse_manifest(_manifest_text(args.manifest))
     if args.kind == "summary":
-        rows = summary.build_summary(manifest)
+        if args.resamples < 1:
+            raise ModelshrinkError(f"--resamples must be at least 1, got {args.resamples}")
+        rows = summary.build_summary(manifest, args.resamples)
         summary.write_summary(rows, args.output)
         log.info("wrote %d rows to %s", len(rows), args.output)
         return 0
@@ -94,8 +112,15 @@ def run(args: argparse.Namespace) -> int:
     rows = summary.read_summary(args.summary)
     plots.plot_read_identity(manifest, args.read_identity_plot)
     plots.plot_size_vs_accuracy(rows, args.pareto_plot)
+    plots.plot_identity_change(rows, args.change_plot)
     plots.plot_f1(rows, args.f1_plot)
-    log.info("wrote %s, %s, %s", args.read_identity_plot, args.pareto_plot, args.f1_plot)
+    log.info(
+        "wrote %s, %s, %s, %s",
+        args.read_identity_plot,
+        args.pareto_plot,
+        args.change_plot,
+        args.f1_plot,
+    )
     return 0
 
 

@@ -18,6 +18,10 @@ assembly is shorter than one piece per contig (no piece at all, e.g. a tiny demo
 genome) is each contig scored whole instead; `AssemblyIdentity.whole_contigs` says so
 and the summary's `scored_as` column reads `whole_contigs`, so the fallback is never silent.
 
+Where a sequence lies on the reference: target, start and end (0-based, end-exclusive) of
+its best alignment, NA when unaligned; the report pairs assembly pieces of two assemblies
+by it.
+
 Summaries: plain median over all sequences (zeros included) and the mean. Identities
 are fractions in [0, 1].
 """
@@ -42,7 +46,15 @@ from modelshrink.evaluate.minimap2 import PafAlignment, align_paf
 log = logging.getLogger(__name__)
 
 PIECE_LENGTH = 10_000
-PER_SEQUENCE_COLUMNS = ("name", "length", "identity", "relative_length")
+PER_SEQUENCE_COLUMNS = (
+    "name",
+    "length",
+    "identity",
+    "relative_length",
+    "target",
+    "target_start",
+    "target_end",
+)
 SUMMARY_COLUMNS = (
     "sequences",
     "aligned",
@@ -55,12 +67,16 @@ SUMMARY_COLUMNS = (
 
 @dataclass(frozen=True)
 class SequenceIdentity:
-    """Identity of one read or assembly piece; relative_length is None when unaligned."""
+    """Identity of one read or assembly piece; relative_length and the best alignment's
+    place on the reference (target, target_start, target_end) are None when unaligned."""
 
     name: str
     length: int
     identity: float
     relative_length: float | None
+    target: str | None = None
+    target_start: int | None = None
+    target_end: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,11 @@ class AssemblyIdentity:
     whole_contigs: bool
 
 
+def best_alignment(alignments: Sequence[PafAlignment]) -> PafAlignment:
+    """The alignment carrying most of a sequence: most matching bases, then identity."""
+    return max(alignments, key=lambda a: (a.matches, a.identity))
+
+
 def score_alignments(length: int, alignments: Sequence[PafAlignment]) -> tuple[float, float | None]:
     """Wick identity and relative length of one sequence of `length` bases."""
     if length <= 0 or not alignments:
@@ -90,7 +111,7 @@ def score_alignments(length: int, alignments: Sequence[PafAlignment]) -> tuple[f
         np.maximum(window, alignment.identity, out=window)
     covered = best_per_base > 0.0
     covered_bases = int(covered.sum())
-    best = max(alignments, key=lambda a: (a.matches, a.identity))
+    best = best_alignment(alignments)
     relative_length = best.query_span / best.target_span if best.target_span else None
     if covered_bases * 2 < length:
         return 0.0, relative_length
@@ -152,8 +173,20 @@ def _score_all(
 ) -> list[SequenceIdentity]:
     scores = []
     for name, length in lengths:
-        identity, relative_length = score_alignments(length, alignments.get(name, ()))
-        scores.append(SequenceIdentity(name, length, identity, relative_length))
+        own = alignments.get(name, ())
+        identity, relative_length = score_alignments(length, own)
+        place = best_alignment(own) if own else None
+        scores.append(
+            SequenceIdentity(
+                name,
+                length,
+                identity,
+                relative_length,
+                place.target if place else None,
+                place.target_start if place else None,
+                place.target_end if place else None,
+            )
+        )
     return scores
 
 
@@ -219,17 +252,17 @@ def summarise(scores: Sequence[SequenceIdentity]) -> IdentitySummary:
     )
 
 
-def _format(value: float | int | None) -> str:
+def _format(value: float | int | str | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "NA"
-    return str(value) if isinstance(value, int) else f"{value:.6f}"
+    return f"{value:.6f}" if isinstance(value, float) else str(value)
 
 
 def write_per_sequence_tsv(path: Path, scores: Sequence[SequenceIdentity]) -> None:
-    """TSV with columns name, length, identity, relative_length (NA when unaligned)."""
+    """TSV with the PER_SEQUENCE_COLUMNS (NA where a sequence is unaligned)."""
     lines = ["\t".join(PER_SEQUENCE_COLUMNS)]
     lines += [
-        f"{s.name}\t{s.length}\t{_format(s.identity)}\t{_format(s.relative_length)}" for s in scores
+        "\t".join(_format(getattr(s, column)) for column in PER_SEQUENCE_COLUMNS) for s in scores
     ]
     write_text_atomic(path, "\n".join(lines) + "\n")
 

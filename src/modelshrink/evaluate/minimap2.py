@@ -26,6 +26,7 @@ class PafAlignment:
     target_end: int
     matches: int
     block_length: int
+    target: str = ""
 
     @property
     def identity(self) -> float:
@@ -62,6 +63,7 @@ def parse_paf_line(line: str) -> PafAlignment:
         target_end=int(fields[8]),
         matches=int(fields[9]),
         block_length=int(fields[10]),
+        target=fields[5],
     )
 
 

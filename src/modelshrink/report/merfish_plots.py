@@ -15,7 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelshrink.report.plots import _pyplot, _save, draw_size_panel
+from modelshrink.report.plots import (
+    SizePanel,
+    _pyplot,
+    _save,
+    draw_size_panel,
+    finish_size_plot,
+)
 
 ACCURACIES = (
     ("position_accuracy", "position accuracy (p > 0.5)"),
@@ -27,6 +33,7 @@ def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> No
     """Stored KiB (log) against position and barcode accuracy, Pareto front in red."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    panels = []
     for ax, (column, title) in zip(axes, ACCURACIES, strict=True):
         usable = [r for r in rows if r.get("bytes") and r.get(column) is not None]
         points = [(float(r["bytes"]) / 1024, float(r[column])) for r in usable]
@@ -35,12 +42,15 @@ def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> No
         for row, point in zip(usable, points, strict=True):
             key = (round(math.log10(point[0]), 2), round(point[1], 3))
             spots.setdefault(key, (point, []))[1].append(str(row["variant"]))
-        spot_points = [point for point, _ in spots.values()]
-        spot_labels = [" = ".join(names) for _, names in spots.values()]
-        draw_size_panel(ax, spot_points, spot_labels, title, f"Size vs {title.split(' (')[0]}")
+        panel = SizePanel(
+            ax,
+            [point for point, _ in spots.values()],
+            [" = ".join(names) for _, names in spots.values()],
+        )
+        draw_size_panel(panel, title, f"Size vs {title.split(' (')[0]}")
         ax.set_ylim(-0.02, 1.02)
-    fig.tight_layout()
-    _save(fig, output)
+        panels.append(panel)
+    finish_size_plot(fig, panels, output)
     plt.close(fig)
 
 

@@ -2,7 +2,10 @@
 
 The manifest (built by the workflow) names, per row, the small files each stage wrote;
 this module only reads them. A file that is absent (e.g. no truth VCF for a sample)
-or an empty assembly gives NA in its columns rather than a failed report.
+or an empty assembly gives NA in its columns rather than a failed report. Speed comes
+from the timing step (every variant timed alone, interleaved with the original), and
+each accuracy number has its change against the original with a 95 % bootstrap
+interval (differences.py).
 """
 
 from __future__ import annotations
@@ -16,8 +19,19 @@ from typing import Any
 
 from modelshrink.atomic import write_text_atomic
 from modelshrink.errors import ModelshrinkError
+from modelshrink.report import differences
 
 ORIGINAL = "original"
+
+#: the timing table's columns that become summary columns of the same name
+TIMING_COLUMNS = (
+    "speed_ratio",
+    "speed_ratio_min",
+    "speed_ratio_max",
+    "cpu_speed_ratio",
+    "cpu_share",
+    "execution_path",
+)
 
 COLUMNS = (
     "variant",
@@ -30,6 +44,7 @@ COLUMNS = (
     "macs_per_sample",
     "sparse_macs_per_sample",
     "basecall_samples_per_second",
+    *TIMING_COLUMNS,
     "reads",
     "reads_skipped",
     "read_identity_median",
@@ -37,6 +52,7 @@ COLUMNS = (
     "read_qscore_median",
     "assembly_identity_draft",
     "assembly_identity_polished",
+    *differences.COLUMNS,
     "snp_precision",
     "snp_recall",
     "snp_f1",
@@ -45,15 +61,19 @@ COLUMNS = (
     "indel_f1",
 )
 
-#: manifest keys every row must name (evaluation may be null: no truth VCF)
+#: manifest keys every row must name (evaluation may be null: no truth VCF; an optional
+#: real_read_identity_table names the real reads' per-read table)
 MANIFEST_KEYS = (
     "variant",
     "sample",
     "stats",
     "speed",
+    "timing",
     "read_identity",
+    "read_identity_table",
     "assembly_draft",
     "assembly_polished",
+    "assembly_polished_pieces",
 )
 
 
@@ -126,7 +146,32 @@ def _identity(path: Path, column: str) -> float | None:
     return _number(_one_row_tsv(path).get(column))
 
 
-def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[str, Any]:
+def read_timing(path: Path, variant: str) -> dict[str, Any]:
+    """The variant's row of a `modelshrink timing` table: speed, ratio, execution path."""
+    try:
+        with Path(path).open() as handle:
+            rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["variant"] == variant]
+    except (OSError, KeyError) as error:
+        raise ModelshrinkError(f"cannot read timing table {path}: {error}") from error
+    if len(rows) != 1:
+        raise ModelshrinkError(
+            f"{path}: expected one row of variant {variant!r}, found {len(rows)}"
+        )
+    row = rows[0]
+    return {
+        "basecall_samples_per_second": _number(row.get("samples_per_second")),
+        **{key: _number(row.get(key)) for key in TIMING_COLUMNS if key != "execution_path"},
+        "execution_path": row.get("execution_path") or None,
+    }
+
+
+def summary_row(
+    entry: Mapping[str, Any],
+    baseline_bytes: int | None,
+    baseline: Mapping[str, Any] | None,
+    resamples: int,
+) -> dict[str, Any]:
+    """One row; `baseline` is the original's entry for the same sample (None: no deltas)."""
     stats = read_stats(entry["stats"])
     speed = _one_row_tsv(entry["speed"])
     reads = _one_row_tsv(entry["read_identity"])
@@ -141,7 +186,7 @@ def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[st
         "bits_per_parameter": stats.get("bits_per_parameter"),
         "macs_per_sample": stats.get("macs_per_sample"),
         "sparse_macs_per_sample": stats.get("sparse_macs_per_sample"),
-        "basecall_samples_per_second": _number(speed.get("samples_per_second")),
+        **read_timing(entry["timing"], entry["variant"]),
         "reads": int(_number(reads.get("sequences")) or 0),
         "reads_skipped": None if skipped is None else int(skipped),
         "read_identity_median": _number(reads.get("median_identity")),
@@ -149,17 +194,23 @@ def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[st
         "read_qscore_median": _number(speed.get("median_read_qscore")),
         "assembly_identity_draft": _identity(entry["assembly_draft"], "median_identity"),
         "assembly_identity_polished": _identity(entry["assembly_polished"], "median_identity"),
+        **differences.difference_columns(entry, baseline, resamples),
     }
     if entry.get("evaluation"):
         row.update(read_happy_summary(entry["evaluation"]))
     return row
 
 
-def build_summary(manifest: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """All rows; the compression ratio is against the variant named "original"."""
-    originals = [entry for entry in manifest if entry["variant"] == ORIGINAL]
-    baseline = read_stats(originals[0]["stats"])["bytes"] if originals else None
-    return [summary_row(entry, baseline) for entry in manifest]
+def build_summary(manifest: Sequence[Mapping[str, Any]], resamples: int) -> list[dict[str, Any]]:
+    """All rows; the compression ratio is against the variant named "original", and each
+    row's deltas against the original's row of the same sample."""
+    originals = {entry["sample"]: entry for entry in manifest if entry["variant"] == ORIGINAL}
+    first = next(iter(originals.values()), None)
+    baseline_bytes = read_stats(first["stats"])["bytes"] if first else None
+    return [
+        summary_row(entry, baseline_bytes, originals.get(entry["sample"]), resamples)
+        for entry in manifest
+    ]
 
 
 def _format(value: Any) -> str:
@@ -178,11 +229,18 @@ def write_summary(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
     write_text_atomic(output, "\n".join(lines) + "\n")
 
 
+#: summary columns that hold words, not numbers
+TEXT_COLUMNS = ("variant", "sample", "execution_path", "assembly_identity_delta_pairing")
+
+
 def read_summary(path: Path) -> list[dict[str, Any]]:
     """summary.tsv back as dicts; numbers as floats, NA as None."""
     with Path(path).open() as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     return [
-        {key: value if key in ("variant", "sample") else _number(value) for key, value in r.items()}
+        {
+            key: (None if value in ("", "NA") else value) if key in TEXT_COLUMNS else _number(value)
+            for key, value in r.items()
+        }
         for r in rows
     ]

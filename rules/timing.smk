@@ -1,0 +1,42 @@
+# Basecalling speed, timed alone. The basecall jobs' own clocks are not used: those jobs
+# share the cores with whatever else runs, so two stored forms of the same float32
+# arithmetic came out 1.5x apart. This job reserves every core of a local run
+# (get_timing_threads): Snakemake's scheduler starts no job beside one holding all
+# cores, so nothing else competes while it times. Under profiles/slurm (no --cores) it
+# asks for the basecall threads and the profile requests its node with --exclusive.
+# Inside, every variant basecalls the same first reads of the sample, interleaved with
+# the original (original, v1, v2, ..., original, v1, ...), after an untimed warm-up.
+rule basecall_timing:
+    input:
+        models=get_timing_models,
+        reads=get_reads,
+    output:
+        timing="results/timing/{sample}.tsv",
+        runs="results/timing/{sample}.runs.tsv",
+    log:
+        "logs/timing/{sample}.log",
+    benchmark:
+        "benchmarks/timing/{sample}.tsv"
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: get_timing_threads
+    resources:
+        mem_mb=4000,
+        gpu=get_basecall_gpus,
+    params:
+        models=get_timing_model_arguments,
+        basecall_threads=get_timing_basecall_threads,
+        max_samples=TIMING["max_samples"],
+        repeats=TIMING["repeats"],
+        max_seconds=TIMING["max_seconds"],
+        batch_size=config["basecall"]["batch_size"],
+        chunk_size=config["basecall"]["chunk_size"],
+        overlap=config["basecall"]["overlap"],
+        device=config["basecall"]["device"],
+    shell:
+        "modelshrink timing {params.models} --reads {input.reads:q} -o {output.timing:q} "
+        "--runs {output.runs:q} --max-samples {params.max_samples} "
+        "--repeats {params.repeats} --max-seconds {params.max_seconds} "
+        "--threads {params.basecall_threads} --batch-size {params.batch_size} "
+        "--chunk-size {params.chunk_size} --overlap {params.overlap} "
+        "--device {params.device} > {log:q} 2>&1"

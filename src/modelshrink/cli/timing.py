@@ -1,0 +1,112 @@
+"""Time basecalling of several models alone, interleaved, on the same reads.
+
+  modelshrink timing original=results/models/original.safetensors \\
+      fp16=results/models/fp16.safetensors --reads reads.fast5 -o timing.tsv \\
+      [--runs runs.tsv] [--max-samples 300000] [--repeats 3] [--max-seconds 30] \
+      [--threads 2]
+
+Every model basecalls the same first reads (up to --max-samples raw samples) in rounds:
+all models in the order given, then again, --repeats times; warm-up calls are untimed.
+A model that has run --max-seconds sits out later rounds (`repeats` says how many it ran).
+The table has, per model: how it executes (float32, float32_decoded: stored compactly
+but run in float32, int8_kernels), samples/s (median, min, max over rounds) and its
+speed ratio to the baseline (median, min, max of the per-round ratios). --runs keeps
+every timed run. --batch-size is the largest batch: a subset too small to give every
+thread a full batch is cut into smaller ones, so all --threads work. Run it with
+nothing else on the machine: the numbers are only as quiet as the cores they ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+from modelshrink.cli.basecall import add_settings_arguments, resolve_device
+
+log = logging.getLogger(__name__)
+
+#: a few seconds per model on 2 cores (~200 k samples/s in float32), enough chunks for
+#: every thread to get a batch of a few dozen
+DEFAULT_MAX_SAMPLES = 300_000
+DEFAULT_REPEATS = 3
+DEFAULT_MAX_SECONDS = 30.0
+
+
+def _named_model(value: str) -> tuple[str, Path]:
+    name, separator, path = value.partition("=")
+    if not separator or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=MODEL, got {value!r}")
+    return name, Path(path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "models", type=_named_model, nargs="+", metavar="NAME=MODEL", help="models to time"
+    )
+    parser.add_argument("--reads", type=Path, nargs="+", required=True, help="fast5/pod5 files")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="timing TSV")
+    parser.add_argument("--runs", type=Path, help="TSV of every timed run, in order")
+    parser.add_argument("--baseline", help="the model ratios are against (default: the first)")
+    parser.add_argument(
+        "--max-samples",
+        type=int,
+        default=DEFAULT_MAX_SAMPLES,
+        help=f"raw samples to time on (default {DEFAULT_MAX_SAMPLES})",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=DEFAULT_REPEATS, help=f"rounds (default {DEFAULT_REPEATS})"
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=DEFAULT_MAX_SECONDS,
+        help="a model that has run this long sits out later rounds "
+        f"(default {DEFAULT_MAX_SECONDS:g}; the baseline runs every round)",
+    )
+    add_settings_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelshrink import basecall_timing
+    from modelshrink.basecall import BasecallSettings
+    from modelshrink.basecaller_model import describe_execution, load_basecaller
+    from modelshrink.signal.discover import find_read_files, iter_reads
+
+    device = resolve_device(args.device)
+    requested = BasecallSettings(  # checks the options before any model is loaded
+        chunk_steps=args.chunk_size,
+        overlap_steps=args.overlap,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        device=device,
+    )
+    models = [
+        basecall_timing.TimedModel(name, load_basecaller(path), *describe_execution(path))
+        for name, path in args.models
+    ]
+    reads = basecall_timing.select_reads(iter_reads(find_read_files(args.reads)), args.max_samples)
+    stride = models[0].network.stride
+    workers = args.threads if device == "cpu" else 1
+    batch_size = basecall_timing.timing_batch_size(
+        reads, args.chunk_size * stride, args.overlap * stride, workers, args.batch_size
+    )
+    settings = dataclasses.replace(requested, batch_size=batch_size)
+    runs, timings = basecall_timing.time_models(
+        models, reads, settings, args.repeats, args.baseline, args.max_seconds
+    )
+    basecall_timing.write_timings(args.output, timings)
+    if args.runs:
+        basecall_timing.write_runs(args.runs, runs)
+    for timing in timings:
+        log.info(
+            "%s (%s): %.0f samples/s, %.3fx the baseline (rounds %.3f-%.3f)",
+            timing.variant,
+            timing.execution_path,
+            timing.samples_per_second,
+            timing.speed_ratio,
+            timing.speed_ratio_min,
+            timing.speed_ratio_max,
+        )
+    return 0

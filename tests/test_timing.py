@@ -1,0 +1,120 @@
+"""`modelshrink timing` on the five real R9.4.1 reads: one row per model, interleaved runs,
+the execution path of each stored form. No wall-clock thresholds: only what must hold
+whatever the machine's speed."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from modelshrink.basecall_timing import interleaved_order, select_reads, timing_batch_size
+from modelshrink.basecaller_model import describe_execution
+from modelshrink.cli import main
+from modelshrink.signal.discover import find_read_files, iter_reads
+
+
+def _table(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path) -> dict[str, Path]:
+    """The converted original and three stored forms of it."""
+    folder = tmp_path_factory.mktemp("models")
+    original = folder / "original.safetensors"
+    assert main(["convert", str(taiyaki_checkpoint), str(original)]) == 0
+    specs = {
+        "fp16": '{"quantize": {"scheme": "float16"}}',
+        "scale8": '{"quantize": {"scheme": "scale", "bits": 8}}',
+        "dynamic_int8": '{"quantize": {"scheme": "dynamic_int8"}}',
+    }
+    paths = {"original": original}
+    for name, spec in specs.items():
+        paths[name] = folder / f"{name}.safetensors"
+        argv = ["compress", str(original), str(paths[name]), "--name", name, "--spec", spec]
+        assert main([*argv, "--no-progress"]) == 0
+    return paths
+
+
+def test_execution_path_says_what_runs(models: dict[str, Path], taiyaki_checkpoint: Path) -> None:
+    assert describe_execution(models["original"]) == ("float32", "float32")
+    assert describe_execution(taiyaki_checkpoint) == ("float32", "taiyaki_checkpoint")
+    fp16_path, fp16_stored = describe_execution(models["fp16"])
+    assert fp16_path == "float32_decoded" and "float16" in fp16_stored.split("+")
+    scale_path, scale_stored = describe_execution(models["scale8"])
+    assert scale_path == "float32_decoded" and "int8" in scale_stored.split("+")
+    assert describe_execution(models["dynamic_int8"])[0] == "int8_kernels"
+
+
+def test_interleaved_order_cycles_through_every_model() -> None:
+    assert interleaved_order(["original", "a", "b"], 2) == [
+        (1, 1, "original"),
+        (1, 2, "a"),
+        (1, 3, "b"),
+        (2, 1, "original"),
+        (2, 2, "a"),
+        (2, 3, "b"),
+    ]
+
+
+def test_subset_and_batch_size_give_every_thread_work(shared_data: Path) -> None:
+    reads = list(iter_reads(find_read_files([shared_data / "taiyaki" / "reads"])))
+    lengths = [len(read.raw) for read in reads]
+    subset = select_reads(reads, lengths[0] + 1)
+    assert [read.read_id for read in subset] == [read.read_id for read in reads[:2]]
+    assert len(select_reads(reads, 10**9)) == len(reads)
+    # chunks of 4000 samples overlapping by 400 (Taiyaki's 1000/100 steps x stride 4)
+    chunks = sum(len(range(4000, n, 3600)) + 1 for n in lengths if n >= 4000)
+    assert timing_batch_size(reads, 4000, 400, 2, 128) == -(-chunks // 2)
+    assert timing_batch_size(reads, 4000, 400, 1, 3) == 3  # never above the largest
+
+
+def test_timing_rows_ratios_and_interleaved_runs(
+    models: dict[str, Path], shared_data: Path, tmp_path: Path
+) -> None:
+    output, runs = tmp_path / "timing.tsv", tmp_path / "runs.tsv"
+    names = ("original", "fp16")
+    argv = ["timing", *(f"{name}={models[name]}" for name in names)]
+    argv += ["--reads", str(shared_data / "taiyaki" / "reads"), "-o", str(output)]
+    argv += ["--runs", str(runs), "--max-samples", "1", "--repeats", "2", "--threads", "2"]
+    assert main([*argv, "--device", "cpu"]) == 0
+    rows = {row["variant"]: row for row in _table(output)}
+    assert list(rows) == list(names)
+    assert float(rows["original"]["speed_ratio"]) == float(rows["original"]["cpu_speed_ratio"]) == 1
+    assert rows["original"]["execution_path"] == "float32"
+    assert rows["fp16"]["execution_path"] == "float32_decoded"
+    for row in rows.values():
+        assert float(row["samples_per_second"]) > 0 and float(row["speed_ratio"]) > 0
+        assert float(row["cpu_speed_ratio"]) > 0 and float(row["cpu_share"]) > 0
+        assert row["repeats"] == "2" and row["threads"] == "2" and row["device"] == "cpu"
+        assert row["samples"] == rows["original"]["samples"]  # the same reads for every model
+        assert row["reads"] == "1"  # --max-samples 1: the first read alone
+    order = [(run["round"], run["variant"]) for run in _table(runs)]
+    assert order == [(str(r), name) for r in (1, 2) for name in names]
+
+
+def test_a_model_past_its_time_budget_sits_out_later_rounds(
+    models: dict[str, Path], shared_data: Path, tmp_path: Path
+) -> None:
+    output, runs = tmp_path / "timing.tsv", tmp_path / "runs.tsv"
+    argv = ["timing", f"fp16={models['fp16']}", f"original={models['original']}"]
+    argv += ["--baseline", "original", "--reads", str(shared_data / "taiyaki" / "reads")]
+    argv += ["-o", str(output), "--runs", str(runs), "--max-samples", "1", "--repeats", "2"]
+    assert main([*argv, "--max-seconds", "0", "--device", "cpu"]) == 0
+    rows = {row["variant"]: row for row in _table(output)}
+    assert rows["original"]["repeats"] == "2" and rows["fp16"]["repeats"] == "1"
+    assert float(rows["original"]["speed_ratio"]) == 1.0
+    assert [run["variant"] for run in _table(runs)] == ["fp16", "original", "original"]
+
+
+def test_unknown_baseline_is_one_clear_error(
+    models: dict[str, Path], shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["timing", f"original={models['original']}", "--baseline", "fp32"]
+    argv += ["--reads", str(shared_data / "taiyaki" / "reads"), "-o", str(tmp_path / "t.tsv")]
+    assert main(argv) == 1
+    assert "--baseline 'fp32' is not one of the models ['original']" in capsys.readouterr().err
+    assert not (tmp_path / "t.tsv").exists()
