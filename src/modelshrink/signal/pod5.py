@@ -42,6 +42,7 @@ def iter_pod5(path: Path) -> Iterator[RawRead | CorruptReadError]:
                     range=float(calibration.scale) * digitisation,
                     sampling_rate=float(record.run_info.sample_rate),
                     source=path,
+                    run_id=str(record.run_info.acquisition_id),
                 )
             except Exception as error:
                 yield CorruptReadError(path, read_id, f"unreadable signal ({error})")

@@ -12,7 +12,8 @@ MAD_TO_SD = 1.4826
 
 @dataclass(frozen=True)
 class RawRead:
-    """Raw ADC samples plus the channel calibration that turns them into picoamps."""
+    """Raw ADC samples plus the channel calibration that turns them into picoamps;
+    `run_id` (MinKNOW's run id, "" when the file has none) tells simulated reads apart."""
 
     read_id: str
     raw: np.ndarray
@@ -21,6 +22,7 @@ class RawRead:
     range: float
     sampling_rate: float
     source: Path
+    run_id: str = ""
 
     def picoamps(self) -> np.ndarray:
         """pA = (raw + offset) * range / digitisation, in float64 as Taiyaki computes it."""
