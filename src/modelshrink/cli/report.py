@@ -11,7 +11,9 @@
 
 The manifest is a JSON list (or @FILE holding one) with, per variant x sample, the
 files each stage wrote: variant, sample, stats, speed, read_identity,
-read_identity_table, assembly_draft, assembly_polished, evaluation (null: no truth).
+read_identity_table, assembly_draft, assembly_polished, evaluation (null: no truth),
+compress_report (the variant's `compress --report` JSON, whose tuned_on becomes a
+column; null or absent for the original).
 The merFISH manifest is a JSON list (or @FILE) with, per variant: variant, method, compress
 (the `merfish compress --summary` JSON) and evaluation (the `merfish evaluate --out` JSON).
 """

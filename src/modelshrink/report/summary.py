@@ -22,6 +22,7 @@ ORIGINAL = "original"
 COLUMNS = (
     "variant",
     "sample",
+    "tuned_on",
     "bytes",
     "compression_ratio",
     "parameters",
@@ -43,6 +44,9 @@ COLUMNS = (
     "indel_recall",
     "indel_f1",
 )
+
+#: columns read back as text, not numbers
+TEXT_COLUMNS = ("variant", "sample", "tuned_on")
 
 #: manifest keys every row must name (evaluation may be null: no truth VCF)
 MANIFEST_KEYS = (
@@ -125,6 +129,17 @@ def _identity(path: Path, column: str) -> float | None:
     return _number(_one_row_tsv(path).get(column))
 
 
+def tuned_on(report: str | None) -> str:
+    """What a variant learned from (its compress report's tuned_on: real, simulated,
+    real+simulated or none); the original, which has no report, learned from nothing."""
+    if not report:
+        return "none"
+    try:
+        return str(json.loads(Path(report).read_text()).get("tuned_on", "NA"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelshrinkError(f"cannot read compress report {report}: {error}") from error
+
+
 def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[str, Any]:
     stats = read_stats(entry["stats"])
     speed = _one_row_tsv(entry["speed"])
@@ -132,6 +147,7 @@ def summary_row(entry: Mapping[str, Any], baseline_bytes: int | None) -> dict[st
     row: dict[str, Any] = {
         "variant": entry["variant"],
         "sample": entry["sample"],
+        "tuned_on": tuned_on(entry.get("compress_report")),
         "bytes": stats["bytes"],
         "compression_ratio": baseline_bytes / stats["bytes"] if baseline_bytes else None,
         "parameters": stats["parameters"],
@@ -180,6 +196,6 @@ def read_summary(path: Path) -> list[dict[str, Any]]:
     with Path(path).open() as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     return [
-        {key: value if key in ("variant", "sample") else _number(value) for key, value in r.items()}
+        {key: value if key in TEXT_COLUMNS else _number(value) for key, value in r.items()}
         for r in rows
     ]
