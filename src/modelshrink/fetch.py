@@ -1,8 +1,9 @@
-"""Bringing a model file into the workflow from a URL or a local path, checksum verified.
+"""Bringing a model or data file into the workflow from a URL or a local path, checksum
+verified.
 
-Models are never committed; the workflow downloads them (or copies a user's file) and
-refuses to go on when the sha256 differs, so a truncated download or a different
-model never silently changes the results.
+Models and training data are never committed; the workflow downloads them (or copies a
+user's file) and refuses to go on when the sha256 differs, so a truncated download or a
+different file never silently changes the results.
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ def fetch(source: str, destination: Path, sha256: str | None = None) -> str:
         else:
             path = Path(source).expanduser()
             if not path.is_file():
-                raise ModelshrinkError(f"model file {path} does not exist")
+                raise ModelshrinkError(f"file {path} does not exist")
             shutil.copyfile(path, temporary)
         actual = sha256_of(temporary)
         if sha256 and actual != sha256.lower():
             raise ModelshrinkError(
                 f"{source}: sha256 is {actual}, the config expects {sha256}; "
-                "the file is damaged or not the model the config names"
+                "the file is damaged or not the one the config names"
             )
     return actual
