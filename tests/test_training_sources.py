@@ -25,6 +25,7 @@ from modelshrink.compress.training_set import load_training_set
 from modelshrink.compress.training_sources import training_read_ids
 from modelshrink.compress.variant import check_training_files
 from modelshrink.errors import ModelshrinkError
+from modelshrink.fetch import fetch
 from modelshrink.report import summary
 from modelshrink.signal.discover import find_read_files, iter_reads
 from modelshrink.signal.reads import med_mad_normalise
@@ -259,3 +260,17 @@ def test_demo_training_data_is_the_shared_copy_and_not_evaluated(
     assert training_read_ids([reads_dir]) == EVALUATED
     assert not trained & EVALUATED
     assert not config["training"]["reads"] and not config["training"]["simulated"]
+
+
+def test_fetch_checks_a_local_copy_of_the_training_reads(
+    mapped: list[Path], tmp_path: Path
+) -> None:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    expected = config["training"]["mapped_signal"][0]["sha256"]
+    copy = tmp_path / "mapped_signal_0.hdf5"
+    assert fetch(str(mapped[0]), copy, expected) == expected
+    assert copy.read_bytes() == mapped[0].read_bytes()
+    wrong = tmp_path / "wrong.hdf5"
+    with pytest.raises(ModelshrinkError, match=f"sha256 is {expected}, the config expects 0+"):
+        fetch(str(mapped[0]), wrong, "0" * 64)
+    assert not wrong.exists()
