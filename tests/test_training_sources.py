@@ -274,3 +274,21 @@ def test_fetch_checks_a_local_copy_of_the_training_reads(
     with pytest.raises(ModelshrinkError, match=f"sha256 is {expected}, the config expects 0+"):
         fetch(str(mapped[0]), wrong, "0" * 64)
     assert not wrong.exists()
+
+
+def test_a_variant_stored_from_a_tuned_base_keeps_its_tuned_on(
+    original: Path, mapped: list[Path], tmp_path: Path
+) -> None:
+    """pruned_v1_fp16 is pruned_v1's weights stored as float16: it learned from what
+    pruned_v1 learned from, though its own step uses no data."""
+    chunks = _chunk_file(tmp_path / "chunks.hdf5", mapped[0], 1000, 6)
+    obs = {"prune": {"method": "obs", "sparsity": {"sublayers.2.cudnn_gru.weight_hh_l0": 0.1}}}
+    tuned, stored = tmp_path / "tuned.safetensors", tmp_path / "stored.safetensors"
+    argv = ["compress", str(original), str(tuned), "--name", "tuned", "--spec", json.dumps(obs)]
+    assert main([*argv, "--training", str(chunks)]) == 0
+    fp16 = json.dumps({"quantize": {"scheme": "float16"}})
+    report = tmp_path / "stored.json"
+    argv = ["compress", str(tuned), str(stored), "--name", "stored", "--spec", fp16]
+    assert main([*argv, "--report", str(report)]) == 0
+    written = json.loads(report.read_text())
+    assert written["tuned_on"] == "simulated" and written["training"] is None

@@ -24,8 +24,8 @@ import torch
 
 from modelshrink.compress.training_sources import (
     REAL,
-    SIMULATED,
     iter_source_chunks,
+    origin_label,
     refuse_unlabelled,
 )
 from modelshrink.errors import ModelshrinkError
@@ -50,7 +50,7 @@ class TrainingSet:
     sequences: tuple[np.ndarray, ...] | None  # int64 bases 0..3 per chunk; None: unlabelled
     skipped: int  # chunks dropped because no flip-flop path could spell them
     read_ids: frozenset[str] = frozenset()  # the reads the chunks come from
-    origins: frozenset[str] = frozenset({REAL})  # REAL and/or SIMULATED
+    origins: frozenset[str] = frozenset({REAL})  # REAL and/or SIMULATED (training_sources)
 
     def __len__(self) -> int:
         return len(self.signals)
@@ -62,7 +62,7 @@ class TrainingSet:
     @property
     def origin(self) -> str:
         """What the network is fitted to: real, simulated or real+simulated."""
-        return "+".join(origin for origin in (REAL, SIMULATED) if origin in self.origins)
+        return origin_label(self.origins)
 
     def summary(self, paths: Sequence[Path]) -> dict[str, object]:
         """The compress report's `training` entry."""

@@ -38,6 +38,19 @@ from modelshrink.simulate.training_data import iter_training_chunks, stored_chun
 log = logging.getLogger(__name__)
 
 REAL, SIMULATED = "real", "simulated"
+#: what a model learned from no data
+UNTUNED = "none"
+
+
+def origin_label(origins: Iterable[str]) -> str:
+    """real, simulated, real+simulated, or none for no data."""
+    chosen = set(origins)
+    return "+".join(origin for origin in (REAL, SIMULATED) if origin in chosen) or UNTUNED
+
+
+def label_origins(label: str) -> set[str]:
+    """The origins an origin_label names (none: no origin)."""
+    return {origin for origin in label.split("+") if origin in (REAL, SIMULATED)}
 
 
 class SourceChunk(NamedTuple):

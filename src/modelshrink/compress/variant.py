@@ -42,11 +42,13 @@ from modelshrink.compress.storage import (
     save_model,
 )
 from modelshrink.compress.training_set import TrainingSet, load_training_set
-from modelshrink.compress.training_sources import refuse_unlabelled
+from modelshrink.compress.training_sources import (
+    UNTUNED,
+    label_origins,
+    origin_label,
+    refuse_unlabelled,
+)
 from modelshrink.errors import ModelshrinkError
-
-#: the report's tuned_on for a variant that learned from no data
-UNTUNED = "none"
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,13 @@ class FinetuneOptions:
 @dataclass(frozen=True)
 class BuiltVariant:
     """What building a variant learned from: the fine-tuning result (None without
-    fine-tuning) and the training set's summary (None when no data was used)."""
+    fine-tuning), the training set's summary (None when no data was used) and
+    `tuned_on`, which also counts what the source model had learned from (a `base`
+    variant's fine-tuning carries over to the variants stored from it)."""
 
     tuned: FinetuneResult | None = None
     training: dict[str, Any] | None = None
+    tuned_on: str = UNTUNED
 
 
 def _pruned(
@@ -159,8 +164,10 @@ def build_variant(
         tuned = _merged(results)
         if options.loss_log is not None:
             write_loss_log(options.loss_log, tuned.log)
-    metadata = {"variant": spec.name, "source": Path(original).name}
-    built = BuiltVariant(tuned, training.summary(options.training) if training else None)
+    origins = label_origins(stored.metadata.get("tuned_on", UNTUNED))
+    tuned_on = origin_label(origins | (training.origins if training else set()))
+    metadata = {"variant": spec.name, "source": Path(original).name, "tuned_on": tuned_on}
+    built = BuiltVariant(tuned, training.summary(options.training) if training else None, tuned_on)
     if spec.quantize is not None and spec.quantize.config is None:
         save_dynamic_int8(output, architecture, tensors, metadata)
         return built
@@ -199,7 +206,7 @@ def variant_report(
         "sparse_macs_per_sample": cost.sparse_macs_per_sample,
         "execution": "int8" if stored.metadata.get("execution") == EXECUTION else "float32",
         "spec": dict(raw_spec),
-        "tuned_on": built.training["tuned_on"] if built.training else UNTUNED,
+        "tuned_on": built.tuned_on,
         "training": built.training,
         "finetune": built.tuned.summary() if built.tuned is not None else None,
     }
