@@ -143,6 +143,9 @@ TIMING = config["timing"]
 #: its config entry (source, sha256); empty when real_reads.reads is empty
 REAL_READS = config["real_reads"]
 REAL_READ_DIR = "resources/real_reads"
+TRAINING = config["training"]
+#: the demo's simulated training chunks (training.simulated)
+DEMO_CHUNKS = f"{DEMO_DIR}/training_chunks.hdf5"
 MERFISH = config["merfish"]
 MERFISH_VARIANTS = list(MERFISH["variants"]) if MERFISH["enabled"] else []
 #: the merFISH dataset: the user's folder (original layout) or the simulated one
@@ -292,6 +295,24 @@ def compression_spec(variant):
     return {k: v for k, v in config["variants"][variant].items() if k != "base"}
 
 
+def mapped_signal_files():
+    """The mapped-signal files as the workflow reads them: a local path in place, a
+    {source, sha256} entry fetched into resources/training/ (rule training_fetch)."""
+    return [
+        (
+            entry
+            if isinstance(entry, str)
+            else f"resources/training/mapped_signal_{index}.hdf5"
+        )
+        for index, entry in enumerate(TRAINING["mapped_signal"])
+    ]
+
+
+def labelled_training_data():
+    """Sources with bases: mapped-signal files, and the demo's chunks when asked for."""
+    return mapped_signal_files() + [DEMO_CHUNKS] * TRAINING["simulated"]
+
+
 def check_variant_bases():
     """Each `base` names another variant (or original), without cycles, and is not
     quantized: the order is always prune -> fine-tune -> quantize, once."""
@@ -333,27 +354,68 @@ def check_variants():
         )
     except ModelshrinkError as error:
         raise WorkflowError(f"config: {error}") from None
-    finetuned = [name for name, spec in specs.items() if spec.finetune is not None]
+    check_training(specs)
+
+
+def check_training(specs):
+    """Every trained variant has data it can learn from: labels for the crf and mixed
+    objectives (raw reads have none), chunks of the demo's length when it tunes on the
+    demo's simulated chunks; local paths exist; no training reads are evaluated."""
     trained = [name for name, spec in specs.items() if spec.needs_training]
-    if trained and not (config["training"]["mapped_signal"] or DEMO["enabled"]):
+    labelled = [name for name, spec in specs.items() if spec.needs_labels]
+    if trained and not (labelled_training_data() or TRAINING["reads"]):
         raise WorkflowError(
             f"config: variants {trained} fine-tune or calibrate OBS pruning but there "
-            f"are no training chunks: list Taiyaki mapped-signal files in "
-            f"training.mapped_signal or enable demo"
+            f"is no training data: list Taiyaki mapped-signal files in "
+            f"training.mapped_signal, fast5/pod5 reads in training.reads, or set "
+            f"training.simulated: true (the demo's simulated chunks)"
         )
-    if not config["training"]["mapped_signal"]:
+    if labelled and not labelled_training_data():
+        raise WorkflowError(
+            f"config: variants {labelled} train on labels (finetune.objective crf or "
+            f"mixed), but training.reads are raw reads without them; list Taiyaki "
+            f"mapped-signal files in training.mapped_signal or use objective: distill"
+        )
+    if TRAINING["simulated"]:
+        if not DEMO["enabled"]:
+            raise WorkflowError(
+                "config key training.simulated: the simulated chunks come from the demo; "
+                "enable demo or set training.simulated: false"
+            )
         chunk = config["simulate"]["reads"].get("chunk_samples", 4000)
+        finetuned = [n for n, spec in specs.items() if spec.finetune is not None]
         wrong = [n for n in finetuned if specs[n].finetune.chunk_length != chunk]
         if wrong:
             raise WorkflowError(
                 f"config: variants {wrong}: finetune.chunk_length must equal "
                 f"simulate.reads.chunk_samples ({chunk}), the length of the demo's "
-                f"training chunks"
+                f"training chunks (training.simulated)"
             )
-    for path in config["training"]["mapped_signal"]:
-        if not Path(path).is_file():
+
+
+def check_training_paths():
+    """Local training paths exist, and a model is not judged on reads it was tuned on:
+    no training.reads path may be, hold or lie in a sample's reads (the read ids inside
+    mapped-signal files are not compared; the demo's are not among Taiyaki's five test
+    reads, tests/test_training_sources.py checks)."""
+    local = [entry for entry in TRAINING["mapped_signal"] if isinstance(entry, str)]
+    for key, paths in (("mapped_signal", local), ("reads", TRAINING["reads"])):
+        for path in paths:
+            if not Path(path).exists():
+                raise WorkflowError(f"config key training.{key}: {path} does not exist")
+    for path in TRAINING["reads"]:
+        trained = Path(path).resolve()
+        for sample, row in SAMPLES.items():
+            evaluated = Path(row["reads"]).resolve()
+            if trained == evaluated or evaluated in trained.parents:
+                clash = "lies in"
+            elif trained in evaluated.parents:
+                clash = "holds"
+            else:
+                continue
             raise WorkflowError(
-                f"config key training.mapped_signal: {path} does not exist"
+                f"config key training.reads: {path} {clash} the reads of sample "
+                f"{sample!r} ({row['reads']}); evaluate on reads not used for tuning"
             )
 
 
@@ -531,6 +593,7 @@ add_interpreter_bin_to_path()
 SAMPLES = read_sample_sheet()
 REAL_READ_FILES = real_read_files()
 check_simulation()
+check_training_paths()
 check_variants()
 check_choices()
 check_merfish()
@@ -545,6 +608,7 @@ wildcard_constraints:
     variant="|".join(VARIANTS),
     merfish_variant="|".join(MERFISH_VARIANTS) or "(?!)",
     real_read="|".join(map(re.escape, REAL_READ_FILES)) or "(?!)",
+    index=r"\d+",
     caller="bcftools|freebayes|nanopolish|clair3",
     round=r"\d+",
 
@@ -638,13 +702,36 @@ def get_compress_source(wildcards):
     return f"results/models/{variant_base(wildcards.variant)}.safetensors"
 
 
+def fetched_mapped_signal(wildcards):
+    """The {source, sha256} entry of training.mapped_signal that a fetch job brings in."""
+    entry = TRAINING["mapped_signal"][int(wildcards.index)]
+    if isinstance(entry, str):
+        raise WorkflowError(
+            f"training.mapped_signal entry {wildcards.index} is the local path {entry}, "
+            f"used in place; nothing to fetch"
+        )
+    return entry
+
+
+def get_mapped_signal_source(wildcards):
+    return fetched_mapped_signal(wildcards)["source"]
+
+
+def get_mapped_signal_sha256(wildcards):
+    return fetched_mapped_signal(wildcards)["sha256"]
+
+
 def get_training_data(wildcards):
-    """Training chunks, only for variants that fine-tune or calibrate OBS pruning on
-    them (others need no input)."""
+    """Training data, only for variants that fine-tune or calibrate OBS pruning on it
+    (others need no input): the labelled sources, plus training.reads for the
+    objectives that need no labels (distill, OBS calibration)."""
     spec = config["variants"][wildcards.variant]
-    if "finetune" not in spec and (spec.get("prune") or {}).get("method") != "obs":
+    finetune = spec.get("finetune")
+    if finetune is None and (spec.get("prune") or {}).get("method") != "obs":
         return []
-    return config["training"]["mapped_signal"] or [f"{DEMO_DIR}/training_chunks.hdf5"]
+    if finetune is not None and finetune.get("objective", "crf") != "distill":
+        return labelled_training_data()
+    return labelled_training_data() + TRAINING["reads"]
 
 
 def get_training_option(wildcards, input):
@@ -748,6 +835,11 @@ def summary_rows():
                     "variant": variant,
                     "sample": sample,
                     "stats": f"results/models/{variant}.stats.json",
+                    "compress_report": (
+                        f"results/models/{variant}.report.json"
+                        if variant != ORIGINAL
+                        else None
+                    ),
                     "speed": f"results/basecalls/{variant}/{sample}.speed.tsv",
                     "timing": f"results/timing/{sample}.tsv",
                     "read_identity": f"results/identity/{variant}/{sample}.summary.tsv",
@@ -779,6 +871,7 @@ def get_summary_inputs(wildcards):
         "assembly_polished",
         "assembly_polished_pieces",
         "evaluation",
+        "compress_report",
     )
     paths = [row[key] for row in summary_rows() for key in names]
     return sorted({path for path in paths if path})

@@ -13,6 +13,21 @@ rule model_fetch:
         "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
 
 
+rule training_fetch:
+    output:
+        "resources/training/mapped_signal_{index}.hdf5",
+    log:
+        "logs/training/fetch_{index}.log",
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    params:
+        source=get_mapped_signal_source,
+        sha256=get_mapped_signal_sha256,
+    shell:
+        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+
+
 rule model_convert:
     input:
         rules.model_fetch.output,

@@ -187,7 +187,8 @@ def test_gradual_pruning_keeps_earlier_zeros(model, shared_data: Path, tmp_path:
     log = tmp_path / "loss.tsv"
     options = FinetuneOptions((mapped,), log, progress=False)
     output = tmp_path / "gradual.safetensors"
-    result = build_variant(original, output, parse_variant("gradual", raw), options)
+    result = build_variant(original, output, parse_variant("gradual", raw), options).tuned
+    assert result is not None
     assert [layer for _, layer, _ in result.log] == ["round1/all", "round2/all"]
     assert log.read_text().splitlines()[2].startswith("2\tround2/all\t")
     weight = load_model(output).tensors["sublayers.2.cudnn_gru.weight_hh_l0"]

@@ -128,7 +128,8 @@ def test_training_chunks_partition_each_reads_truth(dataset: Path) -> None:
         starts = handle["chunk_start"][()]
     assert len(chunks) == len(read_ids) >= 20
     by_read: dict[str, list[np.ndarray]] = {}
-    for (signal, sequence), read_id, start in zip(chunks, read_ids, starts, strict=True):
+    for (signal, sequence, chunk_id), read_id, start in zip(chunks, read_ids, starts, strict=True):
+        assert chunk_id == read_id
         assert signal.dtype == np.float32 and signal.shape == (4000,)
         assert sequence.min() >= 0 and sequence.max() <= 3
         assert 300 < len(sequence) < 600  # 4000 samples at 8.9 samples per base = 450
@@ -137,7 +138,7 @@ def test_training_chunks_partition_each_reads_truth(dataset: Path) -> None:
     for read_id, pieces in by_read.items():
         covered = "".join("ACGT"[base] for base in np.concatenate(pieces))
         assert truth[read_id].startswith(covered)  # chunks partition the read from its start
-    everything = np.concatenate([signal for signal, _ in chunks])
+    everything = np.concatenate([chunk.signal for chunk in chunks])
     assert abs(float(np.median(everything))) < 0.1
 
 
@@ -156,10 +157,14 @@ def test_taiyaki_mapped_signal_chunks(shared_data: Path) -> None:
     path = shared_data / "taiyaki" / "mapped_signal" / "mapped_reads_0.hdf5"
     chunks = list(iter_training_chunks(path, chunk_samples=3000))
     assert len(chunks) >= 30  # two reads of 38 k and 73 k samples
-    for signal, sequence in chunks:
+    for signal, sequence, _ in chunks:
         assert signal.shape == (3000,) and signal.dtype == np.float32
         assert 200 < len(sequence) < 450 and set(np.unique(sequence)) <= {0, 1, 2, 3}
-    assert abs(float(np.median(np.concatenate([s for s, _ in chunks])))) < 0.2
+    assert abs(float(np.median(np.concatenate([c.signal for c in chunks])))) < 0.2
+    assert {chunk.read_id for chunk in chunks} == {
+        "302c746b-1b9e-4262-af6a-859bae0c00f8",
+        "6dc84c3b-840b-4b04-a817-013a036695f8",
+    }
 
 
 @pytest.mark.parametrize(

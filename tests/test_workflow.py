@@ -511,6 +511,7 @@ def test_tiny_run_summary_has_plausible_numbers(tiny_run: Path) -> None:
     assert sorted(rows) == ["original", "pruned10"]
     original, pruned = rows["original"], rows["pruned10"]
     assert original["sample"] == pruned["sample"] == "demo"
+    assert original["tuned_on"] == pruned["tuned_on"] == "none"  # pruned10 learns nothing
     assert float(original["read_identity_median"]) > 0.85
     assert float(pruned["read_identity_median"]) > 0.8
     assert float(original["compression_ratio"]) == 1.0

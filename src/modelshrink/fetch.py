@@ -1,9 +1,9 @@
-"""Bringing a file (a model, real reads, a reference) into the workflow from a URL or a
-local path, checksum verified.
+"""Bringing a file (a model, real reads, a reference, training data) into the workflow from
+a URL or a local path, checksum verified.
 
-Models are never committed; the workflow downloads them (or copies a user's file) and
-refuses to go on when the sha256 differs, so a truncated download or a different
-model never silently changes the results.
+Models and training data are never committed; the workflow downloads them (or copies a
+user's file) and refuses to go on when the sha256 differs, so a truncated download or a
+different file never silently changes the results.
 """
 
 from __future__ import annotations
@@ -52,6 +52,6 @@ def fetch(source: str, destination: Path, sha256: str | None = None) -> str:
         if sha256 and actual != sha256.lower():
             raise ModelshrinkError(
                 f"{source}: sha256 is {actual}, the config expects {sha256}; "
-                "the file is damaged or not the model the config names"
+                "the file is damaged or not the one the config names"
             )
     return actual

@@ -1,7 +1,7 @@
 """Turn the original model into one compressed variant: prune, fine-tune, quantize, store.
 
   modelshrink compress ORIGINAL.safetensors OUTPUT.safetensors --name VARIANT --spec SPEC \
-      [--report REPORT.json] [--training FILE ...] [--loss-log LOSS.tsv] \
+      [--report REPORT.json] [--training PATH ...] [--loss-log LOSS.tsv] \
       [--threads N] [--seed S]
   modelshrink compress --spec SPEC [--name VARIANT] --check-only
 
@@ -11,9 +11,16 @@ whole config with a `variants:` mapping, from which --name picks one). The whole
 is checked before any model or training data is loaded; --check-only stops there
 (no torch needed), checking names against Taiyaki's R9.4.1 parameters.
 
+--training takes Taiyaki mapped-signal files (real reads with labels), modelshrink
+chunk files (simulated, labelled) and raw fast5/pod5 reads (files or folders; no
+labels, so for `objective: distill` and OBS calibration only: the crf and mixed
+objectives refuse them).
+
 The report (JSON, also printed) gives bytes on disk, the ratio to the fp32 original
 file, parameters, non-zero parameters, bits per parameter, multiply-accumulates per
-raw sample (dense and sparsity-aware), the spec and the fine-tuning summary.
+raw sample (dense and sparsity-aware), the spec, what the variant learned from
+(`tuned_on`: real, simulated, real+simulated or none; `training`: sources, reads,
+chunks) and the fine-tuning summary.
 """
 
 from __future__ import annotations
@@ -37,7 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", required=True, help="spec as JSON, or a YAML/JSON file")
     parser.add_argument("--report", type=Path, help="write the variant report (JSON) here")
     parser.add_argument(
-        "--training", type=Path, nargs="+", default=[], help="HDF5 training data for finetune"
+        "--training",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="training data: mapped-signal/chunk HDF5, or fast5/pod5 reads (files, folders)",
     )
     parser.add_argument("--loss-log", type=Path, help="fine-tuning loss log (TSV)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -130,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
     options = FinetuneOptions(
         tuple(args.training), args.loss_log, args.seed, progress=not args.no_progress
     )
-    tuned = build_variant(args.original, args.output, spec, options)
-    report = variant_report(name, args.output, args.original, raw or {}, tuned)
+    built = build_variant(args.original, args.output, spec, options)
+    report = variant_report(name, args.output, args.original, raw or {}, built)
     if args.report:
         write_report(args.report, report)
     print(json.dumps(report, indent=2))

@@ -1,7 +1,7 @@
-"""Download (or copy) a file and verify its sha256.
+"""Download (or copy) a model or data file and verify its sha256.
 
-Used by the workflow to bring in the pretrained checkpoint and the real reads named in
-config/config.yaml.
+Used by the workflow to bring in the pretrained checkpoint, the real evaluation reads and
+the mapped-signal training files named in config/config.yaml.
 """
 
 from __future__ import annotations

@@ -13,9 +13,11 @@ The manifest is a JSON list (or @FILE holding one) with, per variant x sample, t
 files each stage wrote: variant, sample, stats, speed (the basecall job's summary),
 timing (the `modelshrink timing` table), read_identity, read_identity_table,
 assembly_draft, assembly_polished, assembly_polished_pieces, evaluation (null: no
-truth) and optionally real_read_identity_table (the real reads' per-read table). Each
-variant's change against the original (same sample) comes with a 95 % bootstrap
-interval from --resamples resamples (fixed seed: the same inputs, the same table).
+truth), compress_report (the variant's `compress --report` JSON, whose tuned_on becomes
+a column; null or absent for the original) and optionally real_read_identity_table (the
+real reads' per-read table). Each variant's change against the original (same sample)
+comes with a 95 % bootstrap interval from --resamples resamples (fixed seed: the same
+inputs, the same table).
 The merFISH manifest is a JSON list (or @FILE) with, per variant: variant, method, compress
 (the `merfish compress --summary` JSON) and evaluation (the `merfish evaluate --out` JSON).
 """

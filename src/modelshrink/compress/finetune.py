@@ -123,6 +123,10 @@ def batch_loss(
     `objective` "crf": flip-flop NLL of the labels; "distill": KL from the `teacher`'s
     path distribution; "mixed": distill_weight * KL + (1 - distill_weight) * NLL.
     """
+    if objective != "distill" and (batch.bases is None or batch.lengths is None):
+        raise ModelshrinkError(
+            f"finetune.objective {objective!r} trains on labels; the training set has none"
+        )
     if quantized and config is not None:
         params = dict(network.named_parameters())
         swapped = {name: fake_quantize(params[name], config) for name in quantized}

@@ -131,6 +131,11 @@ class VariantSpec:
         """Fine-tuning trains on the training chunks; OBS pruning calibrates on them."""
         return self.finetune is not None or (self.prune is not None and self.prune.method == "obs")
 
+    @property
+    def needs_labels(self) -> bool:
+        """The crf and mixed objectives train on bases; distillation and OBS need signal only."""
+        return self.finetune is not None and self.finetune.objective != "distill"
+
 
 def _mapping(value: object, where: str, allowed: Sequence[str]) -> Mapping[str, Any]:
     if value is None:

@@ -42,6 +42,12 @@ from modelshrink.compress.storage import (
     save_model,
 )
 from modelshrink.compress.training_set import TrainingSet, load_training_set
+from modelshrink.compress.training_sources import (
+    UNTUNED,
+    label_origins,
+    origin_label,
+    refuse_unlabelled,
+)
 from modelshrink.errors import ModelshrinkError
 
 
@@ -53,6 +59,18 @@ class FinetuneOptions:
     loss_log: Path | None = None
     seed: int | None = None
     progress: bool = True
+
+
+@dataclass(frozen=True)
+class BuiltVariant:
+    """What building a variant learned from: the fine-tuning result (None without
+    fine-tuning), the training set's summary (None when no data was used) and
+    `tuned_on`, which also counts what the source model had learned from (a `base`
+    variant's fine-tuning carries over to the variants stored from it)."""
+
+    tuned: FinetuneResult | None = None
+    training: dict[str, Any] | None = None
+    tuned_on: str = UNTUNED
 
 
 def _pruned(
@@ -96,10 +114,11 @@ def build_variant(
     output: Path,
     spec: VariantSpec,
     options: FinetuneOptions | None = None,
-) -> FinetuneResult | None:
-    """Write the variant file; returns the fine-tuning result when there was one.
+) -> BuiltVariant:
+    """Write the variant file; returns what it learned from.
 
-    Training data is read (and an empty set refused) before anything is computed.
+    Training data is read (and an empty set refused) before anything is computed; it
+    keeps its labels only for the objectives that train on them.
     """
     options = options or FinetuneOptions()
     stored = load_model(original)
@@ -111,7 +130,7 @@ def build_variant(
             if spec.finetune
             else calibration_chunk_samples(options.training)
         )
-        training = load_training_set(options.training, chunk, stride)
+        training = load_training_set(options.training, chunk, stride, spec.needs_labels)
     architecture, tensors = dict(stored.architecture), dict(stored.tensors)
     tuned = None
     if spec.finetune is None or training is None:
@@ -145,16 +164,19 @@ def build_variant(
         tuned = _merged(results)
         if options.loss_log is not None:
             write_loss_log(options.loss_log, tuned.log)
-    metadata = {"variant": spec.name, "source": Path(original).name}
+    origins = label_origins(stored.metadata.get("tuned_on", UNTUNED))
+    tuned_on = origin_label(origins | (training.origins if training else set()))
+    metadata = {"variant": spec.name, "source": Path(original).name, "tuned_on": tuned_on}
+    built = BuiltVariant(tuned, training.summary(options.training) if training else None, tuned_on)
     if spec.quantize is not None and spec.quantize.config is None:
         save_dynamic_int8(output, architecture, tensors, metadata)
-        return tuned
+        return built
     encodings = {}
     if spec.quantize is not None:
         tensors, encodings = quantize_tensors(tensors, spec.quantize.config, spec.quantize.params)
     compact = {name: compact_encoding(t, encodings.get(name)) for name, t in tensors.items()}
     save_model(output, architecture, tensors, metadata, compact)
-    return tuned
+    return built
 
 
 def variant_report(
@@ -162,9 +184,11 @@ def variant_report(
     path: Path,
     original: Path,
     raw_spec: Mapping[str, Any],
-    tuned: FinetuneResult | None = None,
+    built: BuiltVariant | None = None,
 ) -> dict[str, Any]:
-    """Size and cost of a written variant, side by side with the fp32 original file."""
+    """Size and cost of a written variant, side by side with the fp32 original file,
+    and what it learned from (`tuned_on`: real, simulated, real+simulated or none)."""
+    built = built or BuiltVariant()
     size = model_size_report(path)
     stored = load_model(path)
     cost = model_cost(stored.architecture, stored.tensors, size["file_bytes"])
@@ -182,7 +206,9 @@ def variant_report(
         "sparse_macs_per_sample": cost.sparse_macs_per_sample,
         "execution": "int8" if stored.metadata.get("execution") == EXECUTION else "float32",
         "spec": dict(raw_spec),
-        "finetune": tuned.summary() if tuned is not None else None,
+        "tuned_on": built.tuned_on,
+        "training": built.training,
+        "finetune": built.tuned.summary() if built.tuned is not None else None,
     }
 
 
@@ -191,14 +217,19 @@ def write_report(path: Path, report: Mapping[str, Any]) -> None:
 
 
 def check_training_files(spec: VariantSpec, training: Sequence[Path]) -> None:
-    """Fine-tuning or OBS pruning without data, or data that is not there, refused
-    before any work."""
+    """Fine-tuning or OBS pruning without data, data that is not there, or raw reads
+    for an objective that needs labels, refused before any work."""
     if spec.needs_training and not training:
         what = "finetune: fine-tuning" if spec.finetune else "prune: method obs"
         raise ModelshrinkError(
-            f"variants.{spec.name}.{what} needs training data; give "
-            f"--training FILE ... (Taiyaki mapped-signal or modelshrink chunk HDF5)"
+            f"variants.{spec.name}.{what} needs training data; give --training PATH ... "
+            f"(Taiyaki mapped-signal or modelshrink chunk HDF5, or fast5/pod5 reads for "
+            f"distillation and OBS)"
         )
-    missing = [str(path) for path in training if not Path(path).is_file()]
+    missing = [str(path) for path in training if not Path(path).exists()]
     if missing:
         raise ModelshrinkError(f"training data not found: {', '.join(missing)}")
+    if spec.needs_labels:
+        refuse_unlabelled(
+            training, f"variants.{spec.name}.finetune.objective {spec.finetune.objective!r}"
+        )

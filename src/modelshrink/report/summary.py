@@ -36,6 +36,7 @@ TIMING_COLUMNS = (
 COLUMNS = (
     "variant",
     "sample",
+    "tuned_on",
     "bytes",
     "compression_ratio",
     "parameters",
@@ -146,6 +147,17 @@ def _identity(path: Path, column: str) -> float | None:
     return _number(_one_row_tsv(path).get(column))
 
 
+def tuned_on(report: str | None) -> str:
+    """What a variant learned from (its compress report's tuned_on: real, simulated,
+    real+simulated or none); the original, which has no report, learned from nothing."""
+    if not report:
+        return "none"
+    try:
+        return str(json.loads(Path(report).read_text()).get("tuned_on", "NA"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelshrinkError(f"cannot read compress report {report}: {error}") from error
+
+
 def read_timing(path: Path, variant: str) -> dict[str, Any]:
     """The variant's row of a `modelshrink timing` table: speed, ratio, execution path."""
     try:
@@ -179,6 +191,7 @@ def summary_row(
     row: dict[str, Any] = {
         "variant": entry["variant"],
         "sample": entry["sample"],
+        "tuned_on": tuned_on(entry.get("compress_report")),
         "bytes": stats["bytes"],
         "compression_ratio": baseline_bytes / stats["bytes"] if baseline_bytes else None,
         "parameters": stats["parameters"],
@@ -230,7 +243,13 @@ def write_summary(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
 
 
 #: summary columns that hold words, not numbers
-TEXT_COLUMNS = ("variant", "sample", "execution_path", "assembly_identity_delta_pairing")
+TEXT_COLUMNS = (
+    "variant",
+    "sample",
+    "tuned_on",
+    "execution_path",
+    "assembly_identity_delta_pairing",
+)
 
 
 def read_summary(path: Path) -> list[dict[str, Any]]:

@@ -22,21 +22,29 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _read_locations(handle: h5py.File) -> Iterator[tuple[str, str, str, str]]:
-    """(read id, signal dataset, group holding read attrs, channel group) per read.
+def _read_locations(handle: h5py.File) -> Iterator[tuple[str, str, str, str, str]]:
+    """(read id, signal dataset, group holding read attrs, channel group, tracking group)
+    per read.
 
-    Single-read files keep the signal under Raw/Reads/Read_N and the channel in
-    UniqueGlobalKey; multi-read files have one read_<id> group per read.
+    Single-read files keep the signal under Raw/Reads/Read_N and the channel and
+    tracking ids in UniqueGlobalKey; multi-read files have one read_<id> group per read.
     """
     if "UniqueGlobalKey" in handle and "Raw/Reads" in handle:
         for name in handle["Raw/Reads"]:
             group = f"Raw/Reads/{name}"
             read_id = _text(handle[group].attrs.get("read_id", name))
-            yield read_id, f"{group}/Signal", group, "UniqueGlobalKey/channel_id"
+            yield (
+                read_id,
+                f"{group}/Signal",
+                group,
+                "UniqueGlobalKey/channel_id",
+                "UniqueGlobalKey/tracking_id",
+            )
         return
     for name in handle:
         if name.startswith("read_"):
-            yield name[len("read_") :], f"{name}/Raw/Signal", f"{name}/Raw", f"{name}/channel_id"
+            read_id = name[len("read_") :]
+            yield read_id, f"{name}/Raw/Signal", f"{name}/Raw", f"{name}/channel_id", name
 
 
 def _adc_samples(samples: np.ndarray, source: Path, read_id: str) -> np.ndarray:
@@ -58,8 +66,17 @@ def _adc_samples(samples: np.ndarray, source: Path, read_id: str) -> np.ndarray:
     return samples.astype(np.int16)
 
 
-def _load_read(handle: h5py.File, source: Path, location: tuple[str, str, str, str]) -> RawRead:
-    read_id, signal, attributes, channel_group = location
+def _run_id(handle: h5py.File, group: str) -> str:
+    """A multi-read file's read group carries run_id, a single-read file's tracking_id."""
+    if group not in handle:
+        return ""
+    return _text(handle[group].attrs.get("run_id", b""))
+
+
+def _load_read(
+    handle: h5py.File, source: Path, location: tuple[str, str, str, str, str]
+) -> RawRead:
+    read_id, signal, attributes, channel_group, tracking_group = location
     channel = handle[channel_group].attrs
     read_id = _text(handle[attributes].attrs.get("read_id", read_id))
     return RawRead(
@@ -70,6 +87,7 @@ def _load_read(handle: h5py.File, source: Path, location: tuple[str, str, str, s
         range=float(channel["range"]),
         sampling_rate=float(channel["sampling_rate"]),
         source=source,
+        run_id=_run_id(handle, tracking_group),
     )
 
 

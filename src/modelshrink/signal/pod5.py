@@ -41,6 +41,7 @@ def iter_pod5(path: Path) -> Iterator[RawRead | UncallableReadError]:
                     range=float(calibration.scale) * digitisation,
                     sampling_rate=float(record.run_info.sample_rate),
                     source=path,
+                    run_id=str(record.run_info.acquisition_id),
                 )
             except UncallableReadError as skipped:
                 yield skipped

@@ -44,7 +44,8 @@ class UncallableReadError(Exception):
 
 @dataclass(frozen=True)
 class RawRead:
-    """Raw ADC samples plus the channel calibration that turns them into picoamps.
+    """Raw ADC samples plus the channel calibration that turns them into picoamps;
+    `run_id` (MinKNOW's run id, "" when the file has none) tells simulated reads apart.
 
     Construction refuses a calibration that cannot give picoamps (digitisation 0, NaN or
     infinite values): such a read would otherwise reach the network as NaNs and come out
@@ -58,6 +59,7 @@ class RawRead:
     range: float
     sampling_rate: float
     source: Path
+    run_id: str = ""
 
     def __post_init__(self) -> None:
         problem = calibration_problem(self.digitisation, self.offset, self.range)

@@ -1,11 +1,12 @@
 """Training chunks for fine-tuning: normalised signal chunks with the exact bases they cover.
 
 One reader, `iter_training_chunks(path)`, serves both kinds of file the compression
-fine-tuning consumes, and yields `TrainingChunk(signal, sequence)`:
+fine-tuning consumes, and yields `TrainingChunk(signal, sequence, read_id)`:
 
 - `signal`: float32 [chunk_samples], normalised per read as the basecaller normalises
   (pA - median) / (1.4826 x MAD), in time order;
-- `sequence`: int64 [n], the covered bases as 0..3 = A, C, G, T (in read orientation).
+- `sequence`: int64 [n], the covered bases as 0..3 = A, C, G, T (in read orientation);
+- `read_id`: the read the chunk was cut from.
 
 A base belongs to the chunk in which its first sample lies (zero-length skipped bases
 included), so consecutive chunks of one read partition its bases.
@@ -63,6 +64,7 @@ DEFAULT_CHUNK_SAMPLES = 4000
 class TrainingChunk(NamedTuple):
     signal: np.ndarray
     sequence: np.ndarray
+    read_id: str = ""
 
 
 def cut_chunks(
@@ -188,12 +190,13 @@ def _chunk_file(
         )
     offsets = handle["base_offsets"][()]
     bases = handle["bases"][()].astype(np.int64)
+    read_ids = [_text(read_id) for read_id in handle["read_id"][()]]
     signal = handle["signal"]
     block = 256
     for first in range(0, signal.shape[0], block):
         rows = signal[first : first + block]
         for index, row in enumerate(rows, start=first):
-            yield TrainingChunk(row, bases[offsets[index] : offsets[index + 1]])
+            yield TrainingChunk(row, bases[offsets[index] : offsets[index + 1]], read_ids[index])
 
 
 def _mapped_signal(path: Path, handle: h5py.File, chunk_samples: int) -> Iterator[TrainingChunk]:
@@ -226,7 +229,7 @@ def _mapped_signal(path: Path, handle: h5py.File, chunk_samples: int) -> Iterato
                 f"expected len(Reference) + 1 = {len(reference) + 1}"
             )
         for _, chunk in cut_chunks(signal, reference, ref_to_signal, chunk_samples):
-            yield chunk
+            yield chunk._replace(read_id=read_id)
 
 
 def _text(value: object) -> str:
