@@ -256,6 +256,8 @@ def _structured_output_layer(config: dict[str, Any], workdir: Path) -> None:
         "method": "structured",
         "sparsity": {"sublayers.6.linear.weight": 0.2},
     }
+
+
 def _real_read_not_fast5(config: dict[str, Any], workdir: Path) -> None:
     config["real_reads"]["reads"][0]["source"] = "/data/reads.fastq"
 
