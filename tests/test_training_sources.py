@@ -26,7 +26,6 @@ from modelshrink.compress.training_sources import training_read_ids
 from modelshrink.compress.variant import check_training_files
 from modelshrink.errors import ModelshrinkError
 from modelshrink.fetch import fetch
-from modelshrink.report import summary
 from modelshrink.signal.discover import find_read_files, iter_reads
 from modelshrink.signal.reads import med_mad_normalise
 from modelshrink.simulate.fast5_writer import RUN_ID
@@ -216,33 +215,6 @@ def test_report_says_what_the_variant_learned_from(
     extra = ["--training", *(str(files[kind]) for kind in training)] if training else []
     assert main([*argv, "--report", str(report), *extra]) == 0
     assert json.loads(report.read_text())["tuned_on"] == tuned_on
-
-
-def test_summary_column_tuned_on(tmp_path: Path) -> None:
-    stats = tmp_path / "stats.json"
-    stats.write_text(json.dumps({"bytes": 100, "parameters": 10, "nonzero_parameters": 10}))
-    one_row = tmp_path / "one.tsv"
-    one_row.write_text("sequences\tmedian_identity\tsamples_per_second\n3\t0.9\t1000\n")
-    reports = {}
-    for name, origin in (("sim", "simulated"), ("real", "real")):
-        reports[name] = tmp_path / f"{name}.report.json"
-        reports[name].write_text(json.dumps({"tuned_on": origin}))
-    files = {"stats": str(stats), "speed": str(one_row), "read_identity": str(one_row)}
-    files |= {"assembly_draft": str(one_row), "assembly_polished": str(one_row)}
-    manifest = [
-        {"variant": "original", "sample": "demo", **files, "compress_report": None},
-        {"variant": "sim", "sample": "demo", **files, "compress_report": str(reports["sim"])},
-        {"variant": "real", "sample": "demo", **files, "compress_report": str(reports["real"])},
-    ]
-    rows = summary.build_summary(manifest)
-    assert [row["tuned_on"] for row in rows] == ["none", "simulated", "real"]
-    output = tmp_path / "summary.tsv"
-    summary.write_summary(rows, output)
-    assert [row["tuned_on"] for row in summary.read_summary(output)] == [
-        "none",
-        "simulated",
-        "real",
-    ]
 
 
 def test_demo_training_data_is_the_shared_copy_and_not_evaluated(

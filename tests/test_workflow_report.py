@@ -130,6 +130,18 @@ def two_variants(folder: Path, real: bool = True) -> list[dict]:
     ]
 
 
+def test_summary_says_what_each_variant_was_tuned_on(tmp_path: Path) -> None:
+    manifest = two_variants(tmp_path)
+    report = tmp_path / "small.report.json"
+    report.write_text(json.dumps({"tuned_on": "simulated"}))
+    manifest[0]["compress_report"], manifest[1]["compress_report"] = None, str(report)
+    rows = summary.build_summary(summary.parse_manifest(json.dumps(manifest)), 10)
+    assert [row["tuned_on"] for row in rows] == ["none", "simulated"]
+    summary.write_summary(rows, tmp_path / "summary.tsv")
+    back = summary.read_summary(tmp_path / "summary.tsv")
+    assert [row["tuned_on"] for row in back] == ["none", "simulated"]
+
+
 def test_summary_rows_ratio_and_metrics(tmp_path: Path) -> None:
     manifest = two_variants(tmp_path)
     rows = summary.build_summary(summary.parse_manifest(json.dumps(manifest)), 200)

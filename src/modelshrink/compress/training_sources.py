@@ -30,8 +30,7 @@ import numpy as np
 from modelshrink.basecall import chunk_boundaries
 from modelshrink.errors import ModelshrinkError
 from modelshrink.signal.discover import READ_SUFFIXES, find_read_files, iter_reads
-from modelshrink.signal.fast5 import CorruptReadError
-from modelshrink.signal.reads import med_mad_normalise
+from modelshrink.signal.reads import UncallableReadError, med_mad_normalise
 from modelshrink.simulate.fast5_writer import RUN_ID as SIMULATED_RUN_ID
 from modelshrink.simulate.training_data import iter_training_chunks, stored_chunk_samples
 
@@ -94,12 +93,15 @@ def iter_source_chunks(path: Path, chunk_samples: int) -> Iterator[SourceChunk]:
 
 def _raw_read_chunks(path: Path, chunk_samples: int) -> Iterator[SourceChunk]:
     for read in iter_reads(find_read_files([path])):
-        if isinstance(read, CorruptReadError):
+        if isinstance(read, UncallableReadError):
             log.warning("training reads: skipped %s", read)
             continue
         if len(read.raw) < chunk_samples:
             continue
         signal = med_mad_normalise(read.picoamps())
+        if not np.isfinite(signal).all():  # constant or broken signal: nothing to learn
+            log.warning("training reads: skipped %s in %s (signal not finite)", read.read_id, path)
+            continue
         origin = SIMULATED if read.run_id == SIMULATED_RUN_ID else REAL
         starts, ends = chunk_boundaries(len(signal), chunk_samples, 0)
         for start, end in zip(starts, ends, strict=True):
@@ -115,7 +117,7 @@ def training_read_ids(paths: Iterable[Path]) -> set[str]:
             found.update(
                 read.read_id
                 for read in iter_reads(find_read_files([path]))
-                if not isinstance(read, CorruptReadError)
+                if not isinstance(read, UncallableReadError)
             )
             continue
         with h5py.File(path, "r") as handle:
