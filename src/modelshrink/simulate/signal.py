@@ -181,7 +181,8 @@ def _correlated_noise(count: int, correlation: float, rng: np.random.Generator) 
     taps = 1 if correlation == 0 else 1 + int(np.ceil(np.log(AR_TAIL) / np.log(correlation)))
     response = correlation ** np.arange(taps)
     white = rng.standard_normal(count + taps - 1)
-    return np.convolve(white, response, mode="valid") / np.sqrt(np.sum(response**2))
+    filtered = np.convolve(white, response)[taps - 1 : taps - 1 + count]
+    return filtered / np.sqrt(np.sum(response**2))
 
 
 def _integrate(levels: np.ndarray, bounds: np.ndarray, total: int) -> np.ndarray:
