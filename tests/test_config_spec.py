@@ -9,7 +9,7 @@ import pytest
 from modelshrink.config_spec import spec_from_mapping
 from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec
-from modelshrink.simulate.specs import ReadSpec, VariantSpec
+from modelshrink.simulate.specs import ReadSpec, SignalSpec, VariantSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,8 @@ class _Checked:
 def test_values_are_typed_and_defaults_kept() -> None:
     spec = spec_from_mapping(ReadSpec, {"coverage": 5, "signal": {"noise_scale": 2}}, "reads")
     assert spec.coverage == 5.0 and isinstance(spec.coverage, float)
-    assert spec.signal.noise_scale == 2.0 and spec.signal.dwell_shape == 4.0
+    assert spec.signal.noise_scale == 2.0
+    assert spec.signal.dwell_shape == SignalSpec().dwell_shape
     assert spec.min_length == 500
     assert spec_from_mapping(VariantSpec, {"sample_name": 7}, "v").sample_name == "7"
     assert spec_from_mapping(ModelSpec, {"width": 1}, "m") == ModelSpec(width=1.0)

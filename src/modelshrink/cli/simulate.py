@@ -32,7 +32,17 @@ VARIANT_KEYS = (
     "seed",
 )
 READ_KEYS = ("coverage", "mean_length", "length_sd", "min_length", "chunk_samples", "seed")
-SIGNAL_KEYS = ("dwell_shape", "noise_scale", "level_jitter", "scale_jitter", "offset_jitter_pa")
+SIGNAL_KEYS = (
+    "bases_per_second",
+    "speed_spread",
+    "dwell_shape",
+    "noise_scale",
+    "noise_spread",
+    "noise_correlation",
+    "level_jitter",
+    "scale_jitter",
+    "offset_jitter_pa",
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +89,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     reads.add_argument("--length-sd", type=float, help="read length SD (default 2500)")
     reads.add_argument("--min-length", type=int, help="shortest read (default 500)")
     reads.add_argument("--chunk-samples", type=int, help="samples per training chunk (4000)")
+    reads.add_argument("--bases-per-second", type=float, help="median translocation speed")
+    reads.add_argument("--speed-spread", type=float, help="per-read SD of log speed")
     reads.add_argument("--dwell-shape", type=float, help="gamma shape of per-base dwell")
     reads.add_argument("--noise-scale", type=float, help="noise SD in units of k-mer spread")
+    reads.add_argument("--noise-spread", type=float, help="per-read SD of log noise scale")
+    reads.add_argument(
+        "--noise-correlation", type=float, help="lag-1 autocorrelation of the noise (AR(1))"
+    )
     reads.add_argument("--level-jitter", type=float, help="per-event level SD (k-mer spreads)")
     reads.add_argument("--scale-jitter", type=float, help="per-read relative pA scale SD")
     reads.add_argument("--offset-jitter-pa", type=float, help="per-read pA offset SD")

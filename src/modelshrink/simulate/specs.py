@@ -9,7 +9,8 @@ simulate:
              min_gap: 10, sample_name: sample, seed: 2}
   reads:    {coverage: 20, mean_length: 5000, length_sd: 2500, min_length: 500,
              chunk_samples: 4000, seed: 3,
-             signal: {dwell_shape: 4.0, noise_scale: 1.0, level_jitter: 0.0, ...}}
+             signal: {bases_per_second: 410, speed_spread: 0.08, dwell_shape: 2.5,
+                      noise_scale: 0.8, noise_spread: 0.15, noise_correlation: 0.5, ...}}
 ```
 
 `signal` keys are the fields of `modelshrink.simulate.signal.SignalSpec`. Parsing (key and
