@@ -327,6 +327,7 @@ def required_tools():
     tools += ["racon"] * (RACON_ROUNDS > 0) + ["nanopolish"] * NANOPOLISH
     tools += ["medaka_consensus"] * MEDAKA
     tools += {
+        "modelshrink": [],
         "bcftools": [],
         "freebayes": ["freebayes"],
         "nanopolish": ["nanopolish"],
@@ -376,7 +377,7 @@ wildcard_constraints:
     sample="|".join(SAMPLES),
     variant="|".join(VARIANTS),
     merfish_variant="|".join(MERFISH_VARIANTS) or "(?!)",
-    caller="bcftools|freebayes|nanopolish|clair3",
+    caller="modelshrink|bcftools|freebayes|nanopolish|clair3",
     round=r"\d+",
 
 
@@ -502,6 +503,14 @@ def get_nanopolish_polish_input(wildcards):
     return get_racon_output(wildcards)
 
 
+def get_modelshrink_call_options(wildcards):
+    """The modelshrink caller's thresholds (calling.modelshrink) as command-line options."""
+    return " ".join(
+        f"--{key.replace('_', '-')} {value}"
+        for key, value in sorted(config["calling"]["modelshrink"].items())
+    )
+
+
 def get_raw_calls(wildcards):
     return f"results/calls/{wildcards.variant}/{wildcards.sample}.{CALLER}.raw.vcf.gz"
 
@@ -532,6 +541,12 @@ def summary_rows():
                     "read_identity_table": f"results/identity/{variant}/{sample}.tsv",
                     "assembly_draft": f"{identity}/draft.summary.tsv",
                     "assembly_polished": f"{identity}/{polished}.summary.tsv",
+                    "racon": (
+                        f"results/polish/{variant}/{sample}/racon_{RACON_ROUNDS}.fasta"
+                        if RACON_ROUNDS
+                        else None
+                    ),
+                    "calling_usage": f"results/calls/{variant}/{sample}.usage.tsv",
                     "evaluation": (
                         f"{evaluation_prefix(variant, sample)}.summary.csv"
                         if truth
@@ -545,7 +560,8 @@ def summary_rows():
 def get_summary_inputs(wildcards):
     """Every file named in the manifest (the rule's real inputs)."""
     names = ("stats", "speed", "read_identity", "assembly_draft", "assembly_polished")
-    paths = [row[key] for row in summary_rows() for key in (*names, "evaluation")]
+    optional = ("evaluation", "racon", "calling_usage")
+    paths = [row[key] for row in summary_rows() for key in (*names, *optional)]
     return sorted({path for path in paths if path})
 
 
