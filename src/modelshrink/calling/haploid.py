@@ -1,7 +1,8 @@
 """Haploid small-variant calls from per-strand allele counts, by rules one can check by hand.
 
 A haploid genome has one allele per site, so a real variant is carried by nearly every
-read while a basecalling error is carried by some. An allele is called when
+read while a basecalling error is carried by some. Of the primary alignments with
+mapping quality >= `min_mapq`, an allele is called when
 
 - at least `min_depth` reads span it;
 - at least `min_snp_fraction` (SNPs) or `min_indel_fraction` (indels) of them carry it
@@ -13,9 +14,10 @@ read while a basecalling error is carried by some. An allele is called when
   `homopolymer_limit` or more bases: R9.4.1 reads misjudge such runs on every strand
   and in most reads (0 calls them too).
 
-Every threshold is a fraction of the reads there, not a base- or mapping-quality cut,
-so a basecaller whose quality scores drop a little loses calls gradually rather than
-all at once. Base qualities are not used at all.
+Besides the mapping-quality floor (the workflow's summary counts the reads it drops),
+every threshold is a share of the reads there, never a base-quality cut, so a basecaller
+whose quality scores drop a little loses calls gradually rather than all at once. Base
+qualities are not used at all.
 """
 
 from __future__ import annotations
