@@ -1,3 +1,52 @@
+rule modelshrink_call:
+    input:
+        bam=rules.minimap2_align.output.bam,
+        bai=rules.minimap2_align.output.bai,
+        reference=rules.reference_prepare.output.fasta,
+    output:
+        "results/calls/{variant}/{sample}.modelshrink.raw.vcf.gz",
+    log:
+        "logs/calls/{variant}/{sample}.modelshrink.log",
+    benchmark:
+        "benchmarks/calls/{variant}/{sample}.modelshrink.tsv"
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    params:
+        min_mapq=config["calling"]["min_mapq"],
+        min_depth=config["calling"]["min_depth"],
+        rules=get_modelshrink_call_options,
+    shell:
+        "modelshrink call --bam {input.bam:q} --reference {input.reference:q} "
+        "--vcf {output:q} --sample {wildcards.sample:q} --min-mapq {params.min_mapq} "
+        "--min-depth {params.min_depth} {params.rules} > {log:q} 2>&1"
+
+
+# What the callers could use, whichever runs: reads passing min_mapq and the share of the
+# reference covered min_depth deep by them (summary: reads_used_for_calling,
+# callable_fraction), so a variant whose reads map worse shows it before its F1 drops.
+rule calling_usage:
+    input:
+        bam=rules.minimap2_align.output.bam,
+        bai=rules.minimap2_align.output.bai,
+    output:
+        "results/calls/{variant}/{sample}.usage.tsv",
+    log:
+        "logs/calls/{variant}/{sample}.usage.log",
+    benchmark:
+        "benchmarks/calls/{variant}/{sample}.usage.tsv"
+    conda:
+        "../envs/samtools.yaml"
+    threads: 1
+    params:
+        script=f"{SCRIPTS}/calling_usage.sh",
+        min_mapq=config["calling"]["min_mapq"],
+        min_depth=config["calling"]["min_depth"],
+    shell:
+        "{params.script} {input.bam:q} {params.min_mapq} {params.min_depth} {output:q} "
+        "> {log:q} 2>&1"
+
+
 rule bcftools_call:
     input:
         bam=rules.minimap2_align.output.bam,
@@ -15,8 +64,10 @@ rule bcftools_call:
     params:
         min_mapq=config["calling"]["min_mapq"],
     shell:
-        # ONT profile of bcftools (-X ont) without its -I, so indels are called too
-        "(bcftools mpileup -B -Q 5 --max-BQ 30 -q {params.min_mapq} -a AD,DP "
+        # ONT profile of bcftools (-X ont) without its -I, so indels are called too, and
+        # without its -Q 5: with R9.4.1 reads of median Q 7 that cut drops many bases,
+        # and more of a variant's whose quality scores are a little lower
+        "(bcftools mpileup -B -Q 0 --max-BQ 30 -q {params.min_mapq} -a AD,DP "
         "-f {input.reference:q} -Ou {input.bam:q} "
         "| bcftools call -m -v --ploidy 1 -Oz -o {output:q}) 2> {log:q}"
 

@@ -556,6 +556,7 @@ def required_tools():
     tools += ["racon"] * (RACON_ROUNDS > 0) + ["nanopolish"] * NANOPOLISH
     tools += ["medaka_consensus"] * MEDAKA
     tools += {
+        "modelshrink": [],
         "bcftools": [],
         "freebayes": ["freebayes"],
         "nanopolish": ["nanopolish"],
@@ -609,7 +610,7 @@ wildcard_constraints:
     merfish_variant="|".join(MERFISH_VARIANTS) or "(?!)",
     real_read="|".join(map(re.escape, REAL_READ_FILES)) or "(?!)",
     index=r"\d+",
-    caller="bcftools|freebayes|nanopolish|clair3",
+    caller="modelshrink|bcftools|freebayes|nanopolish|clair3",
     round=r"\d+",
 
 
@@ -810,6 +811,14 @@ def get_nanopolish_polish_input(wildcards):
     return get_racon_output(wildcards)
 
 
+def get_modelshrink_call_options(wildcards):
+    """The modelshrink caller's thresholds (calling.modelshrink) as command-line options."""
+    return " ".join(
+        f"--{key.replace('_', '-')} {value}"
+        for key, value in sorted(config["calling"]["modelshrink"].items())
+    )
+
+
 def get_raw_calls(wildcards):
     return f"results/calls/{wildcards.variant}/{wildcards.sample}.{CALLER}.raw.vcf.gz"
 
@@ -848,6 +857,12 @@ def summary_rows():
                     "assembly_draft": f"{identity}/draft.summary.tsv",
                     "assembly_polished": f"{identity}/{polished}.summary.tsv",
                     "assembly_polished_pieces": f"{identity}/{polished}.tsv",
+                    "racon": (
+                        f"results/polish/{variant}/{sample}/racon_{RACON_ROUNDS}.fasta"
+                        if RACON_ROUNDS
+                        else None
+                    ),
+                    "calling_usage": f"results/calls/{variant}/{sample}.usage.tsv",
                     "evaluation": (
                         f"{evaluation_prefix(variant, sample)}.summary.csv"
                         if truth
@@ -872,6 +887,8 @@ def get_summary_inputs(wildcards):
         "assembly_polished_pieces",
         "evaluation",
         "compress_report",
+        "racon",
+        "calling_usage",
     )
     paths = [row[key] for row in summary_rows() for key in names]
     return sorted({path for path in paths if path})

@@ -147,8 +147,9 @@ def test_dry_run_demo_config_plans_every_variant(tmp_path: Path) -> None:
     jobs = planned_jobs(result.stdout)
     variants = len(config["variants"])
     assert jobs["compress_model"] == variants
-    for rule in ("basecall_reads", "read_identity", "miniasm_assemble", "bcftools_call"):
+    for rule in ("basecall_reads", "read_identity", "miniasm_assemble", "modelshrink_call"):
         assert jobs[rule] == variants + 1, rule
+    assert jobs["calling_usage"] == variants + 1
     assert jobs["modelshrink_evaluate"] == variants + 1
     assert jobs["racon_polish"] == 2 * (variants + 1)
     assert jobs["report_summary"] == jobs["report_plots"] == 1
@@ -495,8 +496,8 @@ def tiny_config(checkpoint: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path) -> Path:
-    """original + pruned10 on a 20 kb genome at 8x: miniasm + racon, bcftools, built-in
-    evaluator; about a minute on 2 cores."""
+    """original + pruned10 on a 20 kb genome at 8x: miniasm + racon, the modelshrink
+    caller, built-in evaluator; about a minute on 2 cores."""
     workdir = copy_workflow(tmp_path_factory.mktemp("tiny") / "wf", tiny_config(taiyaki_checkpoint))
     run_snakemake(workdir, "--cores", "2")
     return workdir
@@ -533,6 +534,14 @@ def test_tiny_run_summary_has_plausible_numbers(tiny_run: Path) -> None:
     for row in rows.values():
         assert float(row["basecall_samples_per_second"]) > 0
         assert 0.5 < float(row["assembly_identity_polished"]) <= 1.0
+        # the whole-assembly identity has no cliff: a ~90 % miniasm draft reads ~0.9
+        assert 0.8 < float(row["assembly_identity_whole_draft"]) < 0.97
+        assert float(row["assembly_identity_whole_draft"]) < float(
+            row["assembly_identity_whole_polished"]
+        )
+        assert 0.0 <= float(row["racon_unpolished_fraction"]) < 0.5
+        assert float(row["reads_used_for_calling"]) > 0.9  # a unique genome maps uniquely
+        assert 0.5 < float(row["callable_fraction"]) <= 1.0
         for column in ("snp_precision", "snp_recall", "snp_f1", "indel_f1"):
             assert 0.0 <= float(row[column]) <= 1.0, column
     assert float(original["snp_f1"]) > 0.5

@@ -21,6 +21,7 @@ from modelshrink.errors import ModelshrinkError
 SUBCOMMANDS = {
     "identity": "modelshrink.cli.identity",
     "evaluate": "modelshrink.cli.evaluate",
+    "call": "modelshrink.cli.call",
     "fetch": "modelshrink.cli.fetch",
     "convert": "modelshrink.cli.convert",
     "basecall": "modelshrink.cli.basecall",

@@ -53,6 +53,11 @@ COLUMNS = (
     "read_qscore_median",
     "assembly_identity_draft",
     "assembly_identity_polished",
+    "assembly_identity_whole_draft",
+    "assembly_identity_whole_polished",
+    "racon_unpolished_fraction",
+    "reads_used_for_calling",
+    "callable_fraction",
     *differences.COLUMNS,
     "snp_precision",
     "snp_recall",
@@ -147,6 +152,32 @@ def _identity(path: Path, column: str) -> float | None:
     return _number(_one_row_tsv(path).get(column))
 
 
+def racon_unpolished_fraction(path: Path | None) -> float | None:
+    """Share of the assembly (by length) in windows racon left as they were.
+
+    racon writes `LN:i:<length> ... XC:f:<polished windows / windows>` after each
+    contig's name; windows without enough reads (or, with -q, without reads of high enough
+    quality) keep the backbone. None without a racon assembly or without those tags.
+    """
+    if path is None:
+        return None
+    total = unpolished = 0.0
+    try:
+        with Path(path).open() as handle:
+            for line in handle:
+                if not line.startswith(">"):
+                    continue
+                tags = dict(field.split(":", 1) for field in line.split()[1:] if ":" in field)
+                length, polished = _number(tags.get("LN", "")[2:]), _number(tags.get("XC", "")[2:])
+                if length is None or polished is None:
+                    return None
+                total += length
+                unpolished += length * (1.0 - polished)
+    except OSError as error:
+        raise ModelshrinkError(f"cannot read {path}: {error.strerror}") from error
+    return unpolished / total if total else None
+
+
 def tuned_on(report: str | None) -> str:
     """What a variant learned from (its compress report's tuned_on: real, simulated,
     real+simulated or none); the original, which has no report, learned from nothing."""
@@ -207,8 +238,15 @@ def summary_row(
         "read_qscore_median": _number(speed.get("median_read_qscore")),
         "assembly_identity_draft": _identity(entry["assembly_draft"], "median_identity"),
         "assembly_identity_polished": _identity(entry["assembly_polished"], "median_identity"),
+        "assembly_identity_whole_draft": _identity(entry["assembly_draft"], "whole_identity"),
+        "assembly_identity_whole_polished": _identity(entry["assembly_polished"], "whole_identity"),
+        "racon_unpolished_fraction": racon_unpolished_fraction(entry.get("racon")),
         **differences.difference_columns(entry, baseline, resamples),
     }
+    if entry.get("calling_usage"):
+        usage = _one_row_tsv(entry["calling_usage"])
+        row["reads_used_for_calling"] = _number(usage.get("reads_used_fraction"))
+        row["callable_fraction"] = _number(usage.get("callable_fraction"))
     if entry.get("evaluation"):
         row.update(read_happy_summary(entry["evaluation"]))
     return row
