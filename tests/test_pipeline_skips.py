@@ -162,6 +162,9 @@ def test_summary_reports_what_was_skipped(
     (tmp_path / "stats.json").write_text(json.dumps(stats))
     (tmp_path / "speed.tsv").write_text("samples_per_second\tmedian_read_qscore\n100\t7.1\n")
     (tmp_path / "reads.tsv").write_text("sequences\tmedian_identity\n20\t0.9\n")
+    (tmp_path / "timing.tsv").write_text(
+        "variant\texecution_path\tsamples_per_second\noriginal\tfloat32\t100\n"
+    )
     (tmp_path / "asm.tsv").write_text(
         "sequences\tmedian_identity\twhole_identity\n1\t0.97\t0.955\n"
     )
@@ -170,13 +173,14 @@ def test_summary_reports_what_was_skipped(
         "sample": "demo",
         "stats": tmp_path / "stats.json",
         "speed": tmp_path / "speed.tsv",
+        "timing": tmp_path / "timing.tsv",
         "read_identity": tmp_path / "reads.tsv",
         "assembly_draft": tmp_path / "asm.tsv",
         "assembly_polished": tmp_path / "asm.tsv",
         "racon": racon,
         "calling_usage": tmp_path / "usage.tsv",
     }
-    row = summary.summary_row(entry, 10)
+    row = summary.summary_row(entry, 10, baseline=None, resamples=10)
     assert row["assembly_identity_whole_polished"] == 0.955
     assert row["racon_unpolished_fraction"] == pytest.approx(0.5, abs=0.1)
     assert row["reads_used_for_calling"] == 0.5
