@@ -72,18 +72,23 @@ def test_int8_gru_stays_close_to_float(path: str, reverse: bool) -> None:
 @needs_avx2
 @pytest.mark.parametrize("reverse", [False, True])
 def test_int8_paths_compute_the_same_integers(reverse: bool) -> None:
-    """The AVX2 kernel and _int_mm form the same int32 products and share the gate code:
-    the same outputs up to float rounding in the gate loop's remainder (hidden 15 is not
-    whole vectors), not one state code apart. TorchScript rounds a few codes the other
-    way (a division, not a multiply by the inverse scale): ~1e-3. Batch 5: odd tiles."""
+    """The AVX2 kernel and _int_mm form the same int32 products and share the gate code,
+    which rounds differently only in the gate loop's remainder (hidden 15 is not whole
+    vectors): ulp-level, so at most a rare state code rounds the other way over 1374
+    steps. TorchScript divides by the scale instead of multiplying by its inverse: a few
+    codes more. Batch 5: odd tiles. The inputs are laid out as a convolution's output,
+    [batch, width, time] in memory, which the AVX2 kernel reads in place."""
     torch.manual_seed(4)
     gru = nn.GRU(7, 15)
-    x = torch.rand(BLOCK_STEPS + 9, 5, 7, generator=torch.Generator().manual_seed(6)) * 4 - 2
+    series = torch.rand(5, 7, BLOCK_STEPS + 9, generator=torch.Generator().manual_seed(6))
+    x = (series * 4 - 2).permute(2, 0, 1)
     int8 = Int8GRU(gru)
     with torch.inference_mode():
         outputs = {path: int8.sequence(x, reverse, path) for path in INT8_PATHS}
-    assert (outputs[int8_path.AVX2] - outputs[int8_path.INT_MM]).abs().max() < 1e-6
-    assert (outputs[int8_path.TORCHSCRIPT] - outputs[int8_path.INT_MM]).abs().max() < 5e-3
+    for path in (int8_path.AVX2, int8_path.TORCHSCRIPT):
+        difference = (outputs[path] - outputs[int8_path.INT_MM]).abs()
+        assert difference.max() < 5e-3, path  # a state code is 1/127 = 8e-3
+        assert (difference > 1e-6).float().mean() < 0.02, path
 
 
 @needs_avx2

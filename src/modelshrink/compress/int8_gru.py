@@ -93,7 +93,7 @@ class Int8GRU(nn.Module):
 
             def run(inputs, hidden, output, reverse):
                 return avx2_steps(
-                    inputs.contiguous(),  # a block at a time: the conv's output is permuted
+                    inputs,
                     self.weight_ih_packed,
                     self.input_gate_scale,
                     self.bias_ih,

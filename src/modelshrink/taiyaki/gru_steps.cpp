@@ -259,18 +259,45 @@ void check_packed(const torch::Tensor& packed, int64_t inputs) {
               " inputs expected, got ", packed.size(1), " pairs");
 }
 
-// int16 codes of `values` rows, each padded with zeros to `stride` (an even length).
-torch::Tensor widened_codes(const torch::Tensor& values, int64_t stride, float inverse) {
-  const int64_t rows = values.size(0), width = values.size(1);
-  torch::Tensor codes = torch::zeros({rows, stride}, values.options().dtype(torch::kShort));
+// Symmetric codes of a [count, batch, width] float32 block as int16 rows [count * batch,
+// stride] (zero padded to the even `stride`) and their scale max|x| / 127: the codes
+// quantize_symmetric gives. Any strides: the first GRU reads the convolution's output,
+// [batch, width, time] in memory, and is read here along time rather than copied first.
+std::tuple<torch::Tensor, float> widened_codes(const torch::Tensor& values, int64_t stride) {
+  const int64_t count = values.size(0), batch = values.size(1), width = values.size(2);
+  torch::Tensor codes =
+      torch::zeros({count * batch, stride}, values.options().dtype(torch::kShort));
   const float* data = values.data_ptr<float>();
   int16_t* out = codes.data_ptr<int16_t>();
-  for (int64_t i = 0; i < rows; ++i) {
+  if (values.is_contiguous()) {
+    const float step = symmetric_step(data, values.numel());
+    const float inverse = 1.0f / step;
+    for (int64_t i = 0; i < count * batch; ++i) {
 #pragma omp simd
-    for (int64_t k = 0; k < width; ++k)
-      out[i * stride + k] = static_cast<int16_t>(std::nearbyint(data[i * width + k] * inverse));
+      for (int64_t k = 0; k < width; ++k)
+        out[i * stride + k] = static_cast<int16_t>(std::nearbyint(data[i * width + k] * inverse));
+    }
+    return {codes, step};
   }
-  return codes;
+  const int64_t along_time = values.stride(0), along_batch = values.stride(1),
+                along_width = values.stride(2);
+  float largest = 0.0f;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t k = 0; k < width; ++k) {
+      const float* series = data + b * along_batch + k * along_width;
+      for (int64_t t = 0; t < count; ++t)
+        largest = std::max(largest, std::fabs(series[t * along_time]));
+    }
+  const float step = largest > 0.0f ? largest / 127.0f : 1.0f;
+  const float inverse = 1.0f / step;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t k = 0; k < width; ++k) {
+      const float* series = data + b * along_batch + k * along_width;
+      for (int64_t t = 0; t < count; ++t)
+        out[(t * batch + b) * stride + k] =
+            static_cast<int16_t>(std::nearbyint(series[t * along_time] * inverse));
+    }
+  return {codes, step};
 }
 
 #endif  // __AVX2__
@@ -311,9 +338,8 @@ torch::Tensor avx2_int8_steps(const torch::Tensor& inputs, const torch::Tensor& 
                               const torch::Tensor& output, bool reverse) {
   TORCH_CHECK(avx2_available(), "this build has no AVX2 kernel (no AVX2 on this CPU)");
 #if defined(__AVX2__)
-  TORCH_CHECK(inputs.is_contiguous() && output.is_contiguous() &&
-                  inputs.scalar_type() == torch::kFloat,
-              "contiguous float32 blocks expected");
+  TORCH_CHECK(output.is_contiguous() && inputs.scalar_type() == torch::kFloat,
+              "float32 inputs and a contiguous output block expected");
   const int64_t count = inputs.size(0), batch = inputs.size(1), width = inputs.size(2);
   const int64_t size = hidden.size(1), gates = 3 * size;
   check_packed(weight_ih, width);
@@ -322,10 +348,8 @@ torch::Tensor avx2_int8_steps(const torch::Tensor& inputs, const torch::Tensor& 
   TORCH_CHECK(weight_ih.size(0) * kLanes == columns && columns >= gates,
               "packed weights of ", gates, " gate rows expected");
 
-  const float step = symmetric_step(inputs.data_ptr<float>(), inputs.numel());
   const int64_t input_stride = 2 * weight_ih.size(1), state_stride = 2 * weight_hh.size(1);
-  const torch::Tensor codes_in =
-      widened_codes(inputs.view({count * batch, width}), input_stride, 1.0f / step);
+  const auto [codes_in, step] = widened_codes(inputs, input_stride);
   const torch::Tensor scale_in = input_scale * step;
   torch::Tensor state = hidden.contiguous();
   torch::Tensor codes = torch::zeros({batch, state_stride}, hidden.options().dtype(torch::kShort));
