@@ -279,23 +279,31 @@ std::tuple<torch::Tensor, float> widened_codes(const torch::Tensor& values, int6
     }
     return {codes, step};
   }
+  // The series of one (batch row, input) pair run along time, pages apart: the max is
+  // taken series by series, and the codes are written a few inputs at a time so both
+  // the series read and the code rows written stay in L1.
   const int64_t along_time = values.stride(0), along_batch = values.stride(1),
                 along_width = values.stride(2);
+  TORCH_CHECK(along_time == 1, "inputs contiguous in time or in width expected");
   float largest = 0.0f;
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t k = 0; k < width; ++k) {
       const float* series = data + b * along_batch + k * along_width;
-      for (int64_t t = 0; t < count; ++t)
-        largest = std::max(largest, std::fabs(series[t * along_time]));
+#pragma omp simd reduction(max : largest)
+      for (int64_t t = 0; t < count; ++t) largest = std::max(largest, std::fabs(series[t]));
     }
   const float step = largest > 0.0f ? largest / 127.0f : 1.0f;
   const float inverse = 1.0f / step;
+  constexpr int64_t kInputsTogether = 16;
   for (int64_t b = 0; b < batch; ++b)
-    for (int64_t k = 0; k < width; ++k) {
-      const float* series = data + b * along_batch + k * along_width;
-      for (int64_t t = 0; t < count; ++t)
-        out[(t * batch + b) * stride + k] =
-            static_cast<int16_t>(std::nearbyint(series[t * along_time] * inverse));
+    for (int64_t first = 0; first < width; first += kInputsTogether) {
+      const int64_t last = std::min(width, first + kInputsTogether);
+      for (int64_t t = 0; t < count; ++t) {
+        int16_t* row = out + (t * batch + b) * stride;
+        for (int64_t k = first; k < last; ++k)
+          row[k] = static_cast<int16_t>(
+              std::nearbyint(data[b * along_batch + k * along_width + t] * inverse));
+      }
     }
   return {codes, step};
 }
