@@ -92,6 +92,19 @@ def test_int8_paths_compute_the_same_integers(reverse: bool) -> None:
 
 
 @needs_avx2
+def test_avx2_kernel_reads_any_input_layout() -> None:
+    """Contiguous, contiguous in time (a convolution's output) or neither: the same codes."""
+    int8 = Int8GRU(nn.GRU(6, 8))
+    series = torch.randn(3, 6, 2 * BLOCK_STEPS, generator=torch.Generator().manual_seed(2))
+    in_time = series.permute(2, 0, 1)  # [time, batch, inputs], time adjacent in memory
+    neither = torch.stack([in_time, in_time], 3).flatten(2)[:, :, ::2]  # every other value
+    with torch.inference_mode():
+        expected = int8.sequence(in_time.contiguous(), path=int8_path.AVX2)
+        assert torch.equal(int8.sequence(in_time, path=int8_path.AVX2), expected)
+        assert torch.equal(int8.sequence(neither, path=int8_path.AVX2), expected)
+
+
+@needs_avx2
 @pytest.mark.parametrize(("rows", "inputs_", "columns"), [(128, 96, 288), (5, 13, 45), (1, 1, 3)])
 def test_avx2_products_are_the_int32_matmul(rows: int, inputs_: int, columns: int) -> None:
     generator = torch.Generator().manual_seed(rows)

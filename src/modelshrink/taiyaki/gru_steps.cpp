@@ -261,9 +261,12 @@ void check_packed(const torch::Tensor& packed, int64_t inputs) {
 
 // Symmetric codes of a [count, batch, width] float32 block as int16 rows [count * batch,
 // stride] (zero padded to the even `stride`) and their scale max|x| / 127: the codes
-// quantize_symmetric gives. Any strides: the first GRU reads the convolution's output,
-// [batch, width, time] in memory, and is read here along time rather than copied first.
+// quantize_symmetric gives. Inputs contiguous, or contiguous in time: the first GRU reads
+// the convolution's output, [batch, width, time] in memory, here along time rather than
+// copied first.
 std::tuple<torch::Tensor, float> widened_codes(const torch::Tensor& values, int64_t stride) {
+  if (!values.is_contiguous() && values.stride(0) != 1)
+    return widened_codes(values.contiguous(), stride);  // neither layout: copy first
   const int64_t count = values.size(0), batch = values.size(1), width = values.size(2);
   torch::Tensor codes =
       torch::zeros({count * batch, stride}, values.options().dtype(torch::kShort));
@@ -282,9 +285,7 @@ std::tuple<torch::Tensor, float> widened_codes(const torch::Tensor& values, int6
   // The series of one (batch row, input) pair run along time, pages apart: the max is
   // taken series by series, and the codes are written a few inputs at a time so both
   // the series read and the code rows written stay in L1.
-  const int64_t along_time = values.stride(0), along_batch = values.stride(1),
-                along_width = values.stride(2);
-  TORCH_CHECK(along_time == 1, "inputs contiguous in time or in width expected");
+  const int64_t along_batch = values.stride(1), along_width = values.stride(2);
   float largest = 0.0f;
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t k = 0; k < width; ++k) {
