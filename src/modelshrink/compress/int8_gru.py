@@ -1,4 +1,4 @@
-"""A GRU whose matrix products run in int8: int8 x int8 -> int32 GEMMs (`torch._int_mm`).
+"""A GRU whose matrix products run in int8: exact int8 x int8 -> int32 GEMMs.
 
 PyTorch's dynamic int8 GRU (`torch.ao.nn.quantized.dynamic.GRU`) is only ~1.25x faster
 than float32 at Taiyaki's hidden size of 96: it quantizes the hidden state with a
@@ -11,6 +11,10 @@ int8 weights run inside `gru_sequence`, the float loop's time stepping, with:
 - the hidden state: int8 with the fixed scale 1/127. A GRU's state is a convex
   combination of tanh outputs and the previous state, so it never leaves [-1, 1]; the
   fixed scale is the one a dynamic min/max would pick, without the per-step pass.
+
+The GEMMs run on the kernel `int8_path` picks for the CPU: `torch._int_mm` (fast with
+VNNI), or modelshrink's AVX2 kernel in gru_steps.cpp, which also fuses the input
+projection into the time steps. Both form the same int32 products from the same codes.
 """
 
 from __future__ import annotations
@@ -91,7 +95,9 @@ class Int8GRU(nn.Module):
         if path == AVX2:
             avx2_steps = compiled_kernels().avx2_int8_steps
 
-            def run(inputs, hidden, output, reverse):
+            def run(
+                inputs: torch.Tensor, hidden: torch.Tensor, output: torch.Tensor, reverse: bool
+            ) -> torch.Tensor:
                 return avx2_steps(
                     inputs,
                     self.weight_ih_packed,

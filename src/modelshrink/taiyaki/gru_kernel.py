@@ -155,7 +155,9 @@ def projected_steps(
     float32 or int8 codes scaled per gate by `hidden_scale`, `bias_candidate` is
     `candidate_bias`."""
 
-    def run(inputs: torch.Tensor, hidden: torch.Tensor, output: torch.Tensor, reverse: bool):
+    def run(
+        inputs: torch.Tensor, hidden: torch.Tensor, output: torch.Tensor, reverse: bool
+    ) -> torch.Tensor:
         count, batch, insize = inputs.shape
         gates_in = input_gates(inputs.reshape(count * batch, insize))
         return kernels.steps(
