@@ -156,6 +156,7 @@ def test_corrupt_read_is_skipped_and_counted(
     assert output.read_text().count(">") == 4
     counts = _summary(summary)
     assert (counts["reads"], counts["skipped"], counts["skipped_unreadable"]) == ("4", "1", "1")
+    assert counts["execution_path"] == "float32-fused"  # the compiled GRU kernel ran
     assert 3 < float(counts["median_read_qscore"]) < 20
     assert victim.name in caplog.text
 

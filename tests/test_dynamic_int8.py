@@ -9,6 +9,9 @@ import torch
 from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 from torch import nn
 
+from modelshrink.basecall import Basecaller, BasecallSettings
+from modelshrink.basecaller_model import execution_path
+from modelshrink.compress import int8_path
 from modelshrink.compress.dynamic_int8 import (
     int8_weight_names,
     load_dynamic_int8,
@@ -82,3 +85,33 @@ def test_refuses_a_file_not_saved_for_int8(tmp_path: Path) -> None:
     save_model(path, taiyaki_architecture(), taiyaki_state_dict())
     with pytest.raises(ModelshrinkError, match=r"fp32\.safetensors was not saved for dynamic int8"):
         load_dynamic_int8(path)
+
+
+def test_every_int8_kernel_runs_the_network_and_says_which_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forcing each kernel (MODELSHRINK_INT8_KERNEL) gives the same scores, and the
+    execution path the basecall summary records names the kernel that ran."""
+    network = pytest.importorskip("modelshrink.taiyaki.network")
+    architecture = taiyaki_architecture(size=24)
+    tensors = {name: tensor / 3 for name, tensor in taiyaki_state_dict(size=24).items()}
+    path = tmp_path / "int8.safetensors"
+    save_dynamic_int8(path, architecture, tensors)
+    model = load_dynamic_int8(path)
+    signal = torch.randn(600, 3, 1, generator=torch.Generator().manual_seed(1))
+    monkeypatch.delenv(int8_path.ENVIRONMENT_VARIABLE, raising=False)
+    automatic = int8_path.available_paths(torch.device("cpu"))[0]
+    assert execution_path(model, "cpu") == f"int8-{automatic}"
+    scores = {}
+    for kernel in int8_path.available_paths(torch.device("cpu")):
+        monkeypatch.setenv(int8_path.ENVIRONMENT_VARIABLE, kernel)
+        assert Basecaller(model, BasecallSettings()).execution_path == f"int8-{kernel}"
+        with torch.inference_mode():
+            scores[kernel] = model(signal)
+    for kernel, values in scores.items():  # the same int8 codes, up to float rounding
+        assert (values - scores[automatic]).abs().max() < 1e-5, kernel
+    stored = load_model(path)
+    float_model = network.build_network(
+        network.Architecture.from_dict(stored.architecture), stored.tensors
+    )
+    assert execution_path(float_model, "cpu") == "float32-fused"

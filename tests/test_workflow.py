@@ -449,7 +449,7 @@ def test_user_config_variants_replace_the_demo_variants(tmp_path: Path) -> None:
     wildcards = planned_wildcards(output)
     assert {w["variant"] for w in wildcards if "variant" in w} == {"original", "pruned10"}
     assert {w["merfish_variant"] for w in wildcards if "merfish_variant" in w} == {"float32"}
-    assert jobs["bcftools_call"] == 2 and "--max-BQ 30 -q 7 -a AD,DP" in output
+    assert jobs["modelshrink_call"] == 2 and "--min-mapq 7 " in output
 
 
 def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:

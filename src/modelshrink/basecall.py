@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from modelshrink.basecaller_model import execution_path
 from modelshrink.errors import ModelshrinkError
 from modelshrink.signal.reads import (
     MIN_CALLABLE_SAMPLES,
@@ -166,6 +167,8 @@ class Basecaller:
     def __init__(self, network: FlipFlopNetwork, settings: BasecallSettings) -> None:
         self.network = network.to(settings.device).eval()
         self.settings = settings
+        #: which kernels run the GRUs, e.g. int8-avx2 (basecaller_model.execution_path)
+        self.execution_path = execution_path(self.network, settings.device)
         self.stride = network.stride
         self.nbase = len(network.alphabet)
         self.chunk = settings.chunk_steps * self.stride

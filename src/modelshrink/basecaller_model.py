@@ -6,10 +6,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
 from modelshrink.compress.dynamic_int8 import is_dynamic_int8, quantize_dynamic_int8
+from modelshrink.compress.int8_gru import Int8GRU
 from modelshrink.compress.storage import load_model, save_model
 from modelshrink.errors import ModelshrinkError
 from modelshrink.taiyaki.checkpoint import LEGACY_PICKLE_PREFIX, load_taiyaki_checkpoint
+from modelshrink.taiyaki.gru_extension import compiled_kernels
 from modelshrink.taiyaki.network import Architecture, FlipFlopNetwork, build_network
 
 
@@ -78,6 +83,18 @@ def describe_execution(path: Path) -> tuple[str, str]:
     else:
         execution = FLOAT32_DECODED
     return execution, "+".join(encodings)
+
+
+def execution_path(network: nn.Module, device: str) -> str:
+    """How the network's GRUs run on `device`, for speed reports: `int8-<kernel>` (the
+    int8 kernel chosen for this CPU, compress/int8_path.py), `float32-fused` (the
+    compiled GRU kernel), `float32-torchscript` (no compiler) or `float32-<device>`."""
+    int8_grus = [module for module in network.modules() if isinstance(module, Int8GRU)]
+    if int8_grus:
+        return f"int8-{int8_grus[0].execution_path(torch.device(device))}"
+    if device != "cpu":
+        return f"float32-{device}"
+    return "float32-fused" if compiled_kernels() is not None else "float32-torchscript"
 
 
 def convert_checkpoint(checkpoint: Path, output: Path) -> dict:

@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--summary",
         type=Path,
-        help="write a TSV summary (reads, skipped reads per reason, samples, seconds, samples/s)",
+        help="write a TSV summary (reads, skipped reads per reason, samples, seconds, "
+        "samples/s, execution path)",
     )
 
 
@@ -78,8 +79,10 @@ def _summary_table(
     samples: int,
     seconds: float,
     qscores: list[float],
+    execution_path: str,
 ) -> str:
-    """One-row TSV; `skipped` is the total, then one `skipped_<reason>` column per reason."""
+    """One-row TSV; `skipped` is the total, then one `skipped_<reason>` column per reason;
+    `execution_path` says which kernels ran (e.g. int8-avx2, float32-fused)."""
     columns = {
         "reads": str(called),
         "skipped": str(sum(skipped.values())),
@@ -88,6 +91,7 @@ def _summary_table(
         "seconds": f"{seconds:.3f}",
         "samples_per_second": f"{samples / seconds:.1f}",
         "median_read_qscore": f"{statistics.median(qscores or [0.0]):.2f}",
+        "execution_path": execution_path,
     }
     columns.update({f"skipped_{reason}": str(skipped.get(reason, 0)) for reason in SkipReason})
     return "\t".join(columns) + "\n" + "\t".join(columns.values()) + "\n"
@@ -135,12 +139,13 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     seconds = time.perf_counter() - started
     log.info(
-        "called %d reads (%d bases, %d samples) in %.1f s: %.0f samples/s; skipped: %s",
+        "called %d reads (%d bases, %d samples) in %.1f s: %.0f samples/s (%s); skipped: %s",
         called,
         bases,
         samples,
         seconds,
         samples / seconds,
+        basecaller.execution_path,
         _skip_counts(basecaller.skipped),
     )
     if args.summary:
@@ -148,6 +153,14 @@ def run(args: argparse.Namespace) -> int:
 
         write_text_atomic(
             args.summary,
-            _summary_table(called, basecaller.skipped, bases, samples, seconds, qscores),
+            _summary_table(
+                called,
+                basecaller.skipped,
+                bases,
+                samples,
+                seconds,
+                qscores,
+                basecaller.execution_path,
+            ),
         )
     return 0

@@ -4,7 +4,8 @@ Built once per CPU type on first use and cached by torch under TORCH_EXTENSIONS_
 (default ~/.cache/torch_extensions); later processes load it in about a second. Where
 no compiler is found, `compiled_kernels()` returns None with a warning and the GRU
 runs in TorchScript (gru_kernel.py), the same computation, float32 ~1.1x and int8
-~1.3x slower.
+~1.3x slower (on VNNI CPUs; on AVX2 CPUs without VNNI it loses the AVX2 int8 kernel,
+compress/int8_path.py).
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ recurrent GEMM:
   GIL stays free for the basecaller's other worker threads;
 - each step writes its hidden state straight into the output, and Taiyaki's Reverse
   layers run the loop backwards in time instead of flipping copies.
+
+How a block runs is the caller's `BlockSteps`: `projected_steps` (a GEMM, then the
+steps) for float32 and int8 on `_int_mm`; the int8 AVX2 kernel fuses the projection
+into its steps (compress/int8_gru.py, compress/int8_path.py).
 """
 
 from __future__ import annotations
@@ -120,13 +124,13 @@ def quantize_symmetric(values: torch.Tensor) -> tuple[torch.Tensor, float]:
     return torch.round(values / step).to(torch.int8), step
 
 
-def gru_kernels(device: torch.device) -> GruKernels:
-    """The compiled kernels for CPU tensors where they build; TorchScript otherwise
-    (any device)."""
-    compiled = compiled_kernels() if device.type == "cpu" else None
-    if compiled is None:
+def gru_kernels(device: torch.device, compiled: bool = True) -> GruKernels:
+    """The compiled kernels for CPU tensors where they build (unless `compiled` is
+    False); TorchScript otherwise (any device)."""
+    module = compiled_kernels() if compiled and device.type == "cpu" else None
+    if module is None:
         return GruKernels(_recurrence, quantize_symmetric)
-    return GruKernels(compiled.gru_steps, compiled.quantize_symmetric)
+    return GruKernels(module.gru_steps, module.quantize_symmetric)
 
 
 def block_length(batch: int) -> int:
@@ -134,48 +138,58 @@ def block_length(batch: int) -> int:
     return max(1, BLOCK_ROWS // batch)
 
 
-def gru_sequence(
-    x: torch.Tensor,
-    input_gates: Callable[[torch.Tensor, torch.Tensor], InputGates],
+#: Runs one block's steps: (inputs [count, B, insize], hidden [B, H], output [count, B, H]
+#: to fill, reverse) -> the state after the block's last step.
+BlockSteps = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]
+
+
+def projected_steps(
+    input_gates: Callable[[torch.Tensor], InputGates],
     weight_hh: torch.Tensor,
     bias_candidate: torch.Tensor | None,
-    hidden_scale: torch.Tensor | None = None,
-    reverse: bool = False,
-) -> torch.Tensor:
-    """Output sequence [T, B, H] of a single-layer GRU started from zeros.
+    hidden_scale: torch.Tensor,
+    kernels: GruKernels,
+) -> BlockSteps:
+    """Block steps as one input-projection GEMM (`input_gates(inputs [n, insize])`, with
+    `input_bias` included) followed by the kernels' time steps; `weight_hh` is [H, 3H],
+    float32 or int8 codes scaled per gate by `hidden_scale`, `bias_candidate` is
+    `candidate_bias`."""
 
-    `input_gates(inputs [n, insize], out [n, 3H])` returns the block's `InputGates`
-    (float ones written into `out`, `input_bias` included); `weight_hh` is [H, 3H], float32
-    or int8 codes scaled per gate by `hidden_scale`; `bias_candidate` is
-    `candidate_bias`. Gates are in torch's (reset, update, candidate) order with the
-    candidate rows doubled.
-    """
-    steps, batch, insize = x.shape
-    size = weight_hh.shape[0]
-    if hidden_scale is None:
-        hidden_scale = torch.ones(3 * size)
-    steps_of_block = gru_kernels(x.device).steps
-    output = x.new_empty(steps, batch, size)
-    hidden = x.new_zeros(batch, size)
-    block_steps = block_length(batch)
-    gates_buffer = x.new_empty(min(steps, block_steps) * batch, 3 * size)
-    for block_start in range(0, steps, block_steps):
-        count = min(block_steps, steps - block_start)
-        first = steps - block_start - count if reverse else block_start
-        block = slice(first, first + count)
-        inputs = x[block].reshape(count * batch, insize)
-        gates_in = input_gates(inputs, gates_buffer[: count * batch])
-        hidden = steps_of_block(
-            gates_in.values.view(count, batch, 3 * size),
+    def run(
+        inputs: torch.Tensor, hidden: torch.Tensor, output: torch.Tensor, reverse: bool
+    ) -> torch.Tensor:
+        count, batch, insize = inputs.shape
+        gates_in = input_gates(inputs.reshape(count * batch, insize))
+        return kernels.steps(
+            gates_in.values.view(count, batch, -1),
             gates_in.scale,
             gates_in.bias,
             hidden,
             weight_hh,
             hidden_scale,
             bias_candidate,
-            output[block],
+            output,
             reverse,
         )
+
+    return run
+
+
+def gru_sequence(
+    x: torch.Tensor, size: int, block_steps: BlockSteps, reverse: bool = False
+) -> torch.Tensor:
+    """Output sequence [T, B, H] of a single-layer GRU of hidden size `size` started from
+    zeros, in blocks of `block_length` steps (backwards in time if `reverse`). Gates are in
+    torch's (reset, update, candidate) order with the candidate rows doubled."""
+    steps, batch, _ = x.shape
+    output = x.new_empty(steps, batch, size)
+    hidden = x.new_zeros(batch, size)
+    length = block_length(batch)
+    for block_start in range(0, steps, length):
+        count = min(length, steps - block_start)
+        first = steps - block_start - count if reverse else block_start
+        block = slice(first, first + count)
+        hidden = block_steps(x[block], hidden, output[block], reverse)
     return output
 
 
@@ -185,8 +199,18 @@ def float_gru_inference(x: torch.Tensor, gru: nn.GRU, reverse: bool = False) -> 
     weight_ih = (gru.weight_ih_l0 * scale[:, None]).t().contiguous()
     weight_hh = (gru.weight_hh_l0 * scale[:, None]).t().contiguous()
     bias = input_bias(gru.bias_ih_l0, gru.bias_hh_l0)
+    # one buffer for every block's gates: a fresh 4.7 MB per block costs page faults
+    rows = min(x.shape[0], block_length(x.shape[1])) * x.shape[1]
+    gates = x.new_empty(rows, 3 * gru.hidden_size)
 
-    def input_gates(inputs: torch.Tensor, out: torch.Tensor) -> InputGates:
-        return InputGates(torch.addmm(bias, inputs, weight_ih, out=out))
+    def input_gates(inputs: torch.Tensor) -> InputGates:
+        return InputGates(torch.addmm(bias, inputs, weight_ih, out=gates[: inputs.shape[0]]))
 
-    return gru_sequence(x, input_gates, weight_hh, candidate_bias(gru.bias_hh_l0), None, reverse)
+    steps = projected_steps(
+        input_gates,
+        weight_hh,
+        candidate_bias(gru.bias_hh_l0),
+        torch.ones(3 * gru.hidden_size),
+        gru_kernels(x.device),
+    )
+    return gru_sequence(x, gru.hidden_size, steps, reverse)
