@@ -17,6 +17,7 @@ any batch size.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 import torch
@@ -67,7 +68,7 @@ class _Lowering:
     def _constant_node(self, value: torch.Tensor) -> Node:
         name = f"_lowered_constant_{self.constants}"
         self.constants += 1
-        setattr(self.module, name, value)
+        self.module.register_buffer(name, value, persistent=False)
         return self.graph.get_attr(name)
 
     def _table(
@@ -206,7 +207,9 @@ class _Lowering:
 
 def lower_int8(converted: GraphModule, glue: Glue) -> GraphModule:
     """A copy of `converted` whose convolutions run oneDNN int8 kernels (see module doc)."""
-    graph_module = copy.deepcopy(converted)
+    with warnings.catch_warnings():  # torch's pytree deprecation notes while copying
+        warnings.simplefilter("ignore", FutureWarning)
+        graph_module = copy.deepcopy(converted)
     lowering = _Lowering(graph_module, glue)
     convolutions = int8_convolutions(graph_module, "int8 lowering")
     for conv in convolutions:
