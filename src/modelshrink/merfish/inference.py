@@ -97,7 +97,8 @@ def make_execution(
         runtime = "onednn" if is_int8 and cpu.x86 else "eager"
     if runtime == "compiled":
         kind = "int8" if is_int8 else "float32"
-        run = quantize.compile_for_cpu(stored.module, stored.image_size)
+        size = stored.image_size
+        run = quantize.compile_for_cpu(stored.module, size, tiles_per_call(size))
         return Execution(run, "compiled", f"torch.compile inductor, freezing ({kind})")
     if not is_int8:
         return _eager_float(stored, cpu)

@@ -127,9 +127,12 @@ def int8_conv_count(graph_module: torch.fx.GraphModule) -> int:
     )
 
 
-def compile_for_cpu(model: nn.Module, image_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+def compile_for_cpu(
+    model: nn.Module, image_size: int, batch: int = 1
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """`torch.compile` with weight freezing (needed for the int8 pattern rewrites); the first
-    call compiles (about a minute for the full U-Net on two cores) and is done here."""
+    call, on `batch` tiles, compiles (about a minute for the full U-Net on two cores) and is
+    done here; another batch size compiles once more."""
     import torch._inductor.config as inductor_config
 
     compiled = torch.compile(model)
@@ -139,7 +142,7 @@ def compile_for_cpu(model: nn.Module, image_size: int) -> Callable[[torch.Tensor
             return compiled(x)
 
     with _quiet():
-        run(example_input(image_size))
+        run(example_input(image_size, batch))
     return run
 
 
