@@ -68,6 +68,11 @@ def _arguments() -> argparse.Namespace:
         "--tiles-per-call", type=int, help="batch of the batched timing (default: as evaluated)"
     )
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile runs")
+    parser.add_argument(
+        "--no-native-fp16",
+        action="store_true",
+        help="skip forced native float16 (emulated without AVX512-FP16: 25-100x slower)",
+    )
     return parser.parse_args()
 
 
@@ -176,10 +181,11 @@ def _runners(paths: dict[str, Path], args: argparse.Namespace) -> dict[str, Runn
             x.contiguous(memory_format=torch.channels_last)
         ),
     }
-    native = dataclasses.replace(detect(), native_fp16=True)  # forced, to show its cost here
-    runners["fp16 native float16"] = make_execution(
-        storage.load_model(paths["fp16"]), "eager", cpu=native
-    ).run
+    if not args.no_native_fp16:
+        native = dataclasses.replace(detect(), native_fp16=True)  # forced, to show its cost
+        runners["fp16 native float16"] = make_execution(
+            storage.load_model(paths["fp16"]), "eager", cpu=native
+        ).run
     fused = fused_glue()
     for name in ("static_int8", "qat_int8"):
         stored = storage.load_model(paths[name])
