@@ -7,9 +7,11 @@ and trips on them; PT2E works on the exported graph instead. `prepare_pt2e` fold
 norm into its conv, weights become per-channel symmetric int8, activations per-tensor uint8.
 
 The converted graph is a *reference* model (int8 weights, but quantize/dequantize around float
-convs). It runs int8 kernels only after lowering: `lower_to_onednn` rewrites it into oneDNN
-`qconv_pointwise` calls without a C++ compiler; `compile_for_cpu` goes through
-`torch.compile` with freezing, which also fuses the quantize/dequantize and ELU glue.
+convs). It runs int8 kernels only after lowering: `int8_lowering.lower_int8` (what the
+workflow uses) rewrites it into oneDNN `qconv_pointwise` calls with fused glue kernels;
+`lower_to_onednn` is torchao's lowering (re-exported for one batch size, ATen glue), kept for
+comparison; `compile_for_cpu` goes through `torch.compile` with freezing, which also fuses
+the quantize/dequantize and ELU glue but takes minutes to compile.
 
 Dynamic int8 (`torch.ao.quantization.quantize_dynamic`) only covers Linear/RNN modules; the
 U-Net has none, so it converts nothing. `quantize_dynamic_int8` reports the converted module
