@@ -9,7 +9,7 @@ import torch
 
 from modelshrink.cpu_features import CpuFeatures, detect
 from modelshrink.errors import ModelshrinkError
-from modelshrink.merfish import quantize
+from modelshrink.merfish import int8_glue, quantize
 from modelshrink.merfish.inference import (
     PIXELS_PER_CALL,
     make_execution,
@@ -17,7 +17,7 @@ from modelshrink.merfish.inference import (
     tiles_per_call,
     time_per_tile,
 )
-from modelshrink.merfish.int8_glue import aten_glue, fused_glue
+from modelshrink.merfish.int8_glue import aten_glue, best_glue, fused_glue
 from modelshrink.merfish.model import AnglerFISH
 from modelshrink.merfish.spec import ModelSpec
 from modelshrink.merfish.storage import StoredModel
@@ -153,6 +153,16 @@ def test_auto_runs_int8_on_onednn_with_the_fastest_glue(int8_model: StoredModel)
     assert (torch.sigmoid(got) - torch.sigmoid(reference)).abs().max() < 0.1
     described = execution.described()
     assert described["execution_path"] == execution.path and described["runtime"] == "onednn"
+
+
+def test_without_a_compiler_int8_runs_with_aten_glue(
+    int8_model: StoredModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(int8_glue, "build_inline", lambda *args: None)  # as if g++ failed
+    assert best_glue().name == "aten"
+    execution = make_execution(int8_model, "auto", cpu=AVX2_ONLY)
+    assert execution.path == "onednn int8 conv + aten glue, channels-last (avx2, no vnni)"
+    assert execution.int8_convolutions == CONVOLUTIONS
 
 
 def test_int8_off_x86_runs_the_reference_graph(int8_model: StoredModel) -> None:
