@@ -25,12 +25,12 @@ from torch.fx import GraphModule, Node
 
 from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish.int8_glue import Glue
-from modelshrink.merfish.storage import (
-    DEQUANTIZE,
-    QUANTIZE,
-    Int8Convolution,
-    constant,
-    int8_convolutions,
+from modelshrink.merfish.storage import (  # the int8 graph's layout, as storage reads it
+    _DEQUANTIZE,
+    _QUANTIZE,
+    _constant,
+    _Convolution,
+    _convolutions,
 )
 
 _ELU = "aten.elu.default"
@@ -90,7 +90,7 @@ class _Lowering:
 
     def _uint8_source(self, node: Any) -> Node | None:
         """The uint8 conv whose codes `node` dequantizes, if it is such a dequantize."""
-        if _target(node) == DEQUANTIZE and node.args[0] in self.uint8_convs:
+        if _target(node) == _DEQUANTIZE and node.args[0] in self.uint8_convs:
             return node.args[0]
         return None
 
@@ -115,11 +115,11 @@ class _Lowering:
         self.codes[quantize] = codes
         return codes
 
-    def lower_conv(self, conv: Int8Convolution) -> None:
+    def lower_conv(self, conv: _Convolution) -> None:
         node = conv.node
         dequantized = node.args[0]
-        quantize = dequantized.args[0] if _target(dequantized) == DEQUANTIZE else None
-        if _target(quantize) != QUANTIZE:
+        quantize = dequantized.args[0] if _target(dequantized) == _DEQUANTIZE else None
+        if _target(quantize) != _QUANTIZE:
             raise ModelshrinkError(
                 f"int8 lowering: convolution {node.name} does not read quantized activations"
             )
@@ -132,8 +132,8 @@ class _Lowering:
         x_scale, x_zero_point = float(quantize.args[1]), int(quantize.args[2])
         weight_node = node.args[1]
         packed = torch.ops.onednn.qconv_prepack(
-            constant(self.module, conv.weight),
-            constant(self.module, conv.scale),
+            _constant(self.module, conv.weight),
+            _constant(self.module, conv.scale),
             x_scale,
             x_zero_point,
             stride,
@@ -143,7 +143,7 @@ class _Lowering:
             None,
         )
         users = list(node.users)
-        quantized_output = len(users) == 1 and _target(users[0]) == QUANTIZE
+        quantized_output = len(users) == 1 and _target(users[0]) == _QUANTIZE
         output = (float(users[0].args[1]), int(users[0].args[2])) if quantized_output else None
         with self.graph.inserting_before(node):
             codes = self.codes_for(quantize)
@@ -192,8 +192,8 @@ class _Lowering:
         """quantize -> dequantize that no convolution reads (the output concatenation's):
         uint8 codes, then their float values by table."""
         for node in list(self.graph.nodes):
-            quantize = node.args[0] if _target(node) == DEQUANTIZE else None
-            if _target(quantize) != QUANTIZE:
+            quantize = node.args[0] if _target(node) == _DEQUANTIZE else None
+            if _target(quantize) != _QUANTIZE:
                 continue
             qparams = (float(quantize.args[1]), int(quantize.args[2]))
             with self.graph.inserting_before(node):
@@ -211,7 +211,7 @@ def lower_int8(converted: GraphModule, glue: Glue) -> GraphModule:
         warnings.simplefilter("ignore", FutureWarning)
         graph_module = copy.deepcopy(converted)
     lowering = _Lowering(graph_module, glue)
-    convolutions = int8_convolutions(graph_module, "int8 lowering")
+    convolutions = _convolutions(graph_module, "int8 lowering")
     for conv in convolutions:
         lowering.lower_conv(conv)
     lowering.float_values_of_uint8_convs()
@@ -223,7 +223,7 @@ def lower_int8(converted: GraphModule, glue: Glue) -> GraphModule:
             contiguous = graph.call_method("contiguous", (result,))
         output.replace_input_with(result, contiguous)
     graph.eliminate_dead_code()
-    float_graph_ops = (QUANTIZE, DEQUANTIZE, "aten.conv2d.default")
+    float_graph_ops = (_QUANTIZE, _DEQUANTIZE, "aten.conv2d.default")
     left = [node.name for node in graph.nodes if _target(node) in float_graph_ops]
     if left:
         raise ModelshrinkError(

@@ -37,8 +37,8 @@ INT8_VARIANTS = ("static_int8", "qat_int8")
 VARIANTS = (*FLOAT_VARIANTS, *INT8_VARIANTS)
 _CONV = "aten.conv2d.default"
 _DEQUANTIZE_PER_CHANNEL = "quantized_decomposed.dequantize_per_channel.default"
-QUANTIZE = "quantized_decomposed.quantize_per_tensor.default"
-DEQUANTIZE = "quantized_decomposed.dequantize_per_tensor.default"
+_QUANTIZE = "quantized_decomposed.quantize_per_tensor.default"
+_DEQUANTIZE = "quantized_decomposed.dequantize_per_tensor.default"
 
 
 @dataclasses.dataclass
@@ -83,7 +83,7 @@ def save_float(
     return _size(path)
 
 
-def constant(graph_module: torch.fx.GraphModule, name: str) -> torch.Tensor:
+def _constant(graph_module: torch.fx.GraphModule, name: str) -> torch.Tensor:
     return functools.reduce(getattr, name.split("."), graph_module)
 
 
@@ -96,7 +96,7 @@ def _set_constant(graph_module: torch.fx.GraphModule, name: str, value: torch.Te
 
 
 @dataclasses.dataclass(frozen=True)
-class Int8Convolution:
+class _Convolution:
     """One int8 convolution of a converted PT2E graph: its node and constants' names."""
 
     node: torch.fx.Node
@@ -106,7 +106,7 @@ class Int8Convolution:
     bias: str  # float32, batch norm folded in
 
 
-def int8_convolutions(graph_module: torch.fx.GraphModule, where: str) -> list[Int8Convolution]:
+def _convolutions(graph_module: torch.fx.GraphModule, where: str) -> list[_Convolution]:
     """The convolutions in graph order; every one must read per-channel int8 weights."""
     found = []
     for node in graph_module.graph.nodes:
@@ -124,7 +124,7 @@ def int8_convolutions(graph_module: torch.fx.GraphModule, where: str) -> list[In
                 f"{where}: convolution {node.name} does not read per-channel int8 weights and a "
                 "bias constant; expected a graph converted by the PT2E x86 flow"
             )
-        found.append(Int8Convolution(node, *(p.target for p in parts), bias.target))
+        found.append(_Convolution(node, *(p.target for p in parts), bias.target))
     return found
 
 
@@ -133,7 +133,7 @@ def _quantizers(graph_module: torch.fx.GraphModule) -> list[torch.fx.Node]:
     return [
         node
         for node in graph_module.graph.nodes
-        if node.op == "call_function" and str(node.target) == QUANTIZE
+        if node.op == "call_function" and str(node.target) == _QUANTIZE
     ]
 
 
@@ -141,7 +141,7 @@ def _dequantizers(graph_module: torch.fx.GraphModule) -> list[torch.fx.Node]:
     return [
         node
         for node in graph_module.graph.nodes
-        if node.op == "call_function" and str(node.target) == DEQUANTIZE
+        if node.op == "call_function" and str(node.target) == _DEQUANTIZE
     ]
 
 
@@ -163,18 +163,18 @@ def save_int8(
     """
     if variant not in INT8_VARIANTS:
         raise ModelshrinkError(f"variant: {variant!r} is not one of {', '.join(INT8_VARIANTS)}")
-    convolutions = int8_convolutions(converted, "save_int8")
+    convolutions = _convolutions(converted, "save_int8")
     tensors: dict[str, torch.Tensor] = {}
     encodings: dict[str, Any] = {}
     for index, conv in enumerate(convolutions):
-        codes = constant(converted, conv.weight)
-        scale = constant(converted, conv.scale).float()
-        zero_point = constant(converted, conv.zero_point)
+        codes = _constant(converted, conv.weight)
+        scale = _constant(converted, conv.scale).float()
+        zero_point = _constant(converted, conv.zero_point)
         shape = (-1,) + (1,) * (codes.ndim - 1)
         # dequantized values; the encoding recovers exactly these codes from them
         tensors[f"conv{index}"] = (codes.float() - zero_point.view(shape)) * scale.view(shape)
         encodings[f"conv{index}"] = toolbox.AffineEncoding(8, scale, zero_point, axis=0)
-    tensors["biases"] = torch.cat([constant(converted, c.bias).float() for c in convolutions])
+    tensors["biases"] = torch.cat([_constant(converted, c.bias).float() for c in convolutions])
     quantizers = _quantizers(converted)
     ranges = {tuple(node.args[3:]) for node in quantizers}
     qparams = torch.tensor([[n.args[1], n.args[2]] for n in quantizers], dtype=torch.float32)
@@ -232,7 +232,7 @@ def _load_int8(
 ) -> torch.fx.GraphModule:
     graph_module = _rebuild_int8(spec, image_size)
     described = stored.metadata.get("int8") or {}
-    convolutions = int8_convolutions(graph_module, str(path))
+    convolutions = _convolutions(graph_module, str(path))
     quantizers = _quantizers(graph_module)
     ranges = {tuple(map(str, node.args[3:])) for node in quantizers}
     conv_index = {conv.node: index for index, conv in enumerate(convolutions)}
@@ -268,12 +268,12 @@ def _load_int8(
 
 def _set_convolutions(
     graph_module: torch.fx.GraphModule,
-    convolutions: list[Int8Convolution],
+    convolutions: list[_Convolution],
     stored: toolbox.StoredModel,
     path: Path,
 ) -> None:
     """Codes, scales, zero points and biases of every convolution, from the file."""
-    sizes = [constant(graph_module, conv.bias).numel() for conv in convolutions]
+    sizes = [_constant(graph_module, conv.bias).numel() for conv in convolutions]
     if stored.tensors["biases"].numel() != sum(sizes):
         raise ModelshrinkError(
             f"{path}: {stored.tensors['biases'].numel()} biases stored, the convolutions have "
@@ -284,7 +284,7 @@ def _set_convolutions(
     ):
         encoding = stored.encoding_specs[f"conv{index}"]
         values = stored.tensors[f"conv{index}"]
-        old_codes = constant(graph_module, conv.weight)
+        old_codes = _constant(graph_module, conv.weight)
         if (
             not isinstance(encoding, toolbox.AffineEncoding)
             or (encoding.bits, encoding.axis) != (8, 0)
@@ -306,7 +306,7 @@ def _set_convolutions(
             conv.bias: bias,
         }
         for name, value in replacements.items():
-            old = constant(graph_module, name)
+            old = _constant(graph_module, name)
             _set_constant(graph_module, name, value.to(old.dtype).clone())
 
 
@@ -320,7 +320,7 @@ def _set_activation_qparams(
         node.args = (node.args[0], scale, int(zero_point), *node.args[3:])
     for node in _dequantizers(graph_module):
         source = node.args[0]
-        if str(getattr(source, "target", "")) != QUANTIZE:
+        if str(getattr(source, "target", "")) != _QUANTIZE:
             raise ModelshrinkError(f"{path}: the rebuilt graph dequantizes {source} directly")
         node.args = (source, *source.args[1:3], *node.args[3:])
 
