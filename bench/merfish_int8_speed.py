@@ -71,7 +71,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--no-native-fp16",
         action="store_true",
-        help="skip forced native float16 (emulated without AVX512-FP16: 25-100x slower)",
+        help="skip forced native float16 (emulated without AVX512-FP16: 17-100x slower)",
     )
     return parser.parse_args()
 
