@@ -3,21 +3,26 @@
 Simulates, trains and compresses with the `merfish:` settings of `--config` (the workflow's
 demo by default; `--image-size`, `--width`, `--epochs` override them; `--epochs 0` keeps the
 seeded untrained network: sizes and speeds do not depend on the weights, only accuracies do),
-through the code the workflow uses, and prints three tables:
+through the code the workflow uses, and prints four tables:
 
 1. stored bytes and ratio to float32, reload seconds, the issue's accuracies and the
    position-accuracy change against float32 in points;
 2. what the static int8 file holds: code bytes, scales, biases, activation qparams, header;
-3. median milliseconds per single-tile call of every runtime, measured in one process and
-   interleaved (one call of each runtime per round, `--repeats` rounds) so load from other
-   processes on a shared machine hits them alike; thread count stated; speed-ups against both
-   float32 eager and float32 `torch.compile` (the best float path).
+3. median milliseconds per tile of every execution path, timed in one process and
+   interleaved (one call of each path per round, `--repeats` rounds) so load from other
+   processes on a shared machine hits them alike; once with a batch of tiles per call (what
+   the workflow's evaluation times) and once with single tiles; the int8/float32 speed
+   ratios against float32 eager (the workflow's reference) and the fastest float32 path;
+4. one convolution of each U-Net level with every int8 kernel torch offers here: oneDNN
+   (the workflow's) and the `torch.backends.quantized.engine` kernels (fbgemm, x86,
+   onednn, qnnpack), against float32, to show which is fastest on this CPU.
 
-Numbers, not pass/fail.
+The CPU's instruction sets (AVX2, AVX-512, VNNI, AMX) and the load average are printed with
+the numbers. Numbers, not pass/fail.
 
     .venv/bin/python bench/merfish_int8_speed.py --workdir /tmp/merfish-bench
     .venv/bin/python bench/merfish_int8_speed.py --workdir /tmp/merfish-full --image-size 64 \
-        --width 1 --epochs 0
+        --width 1 --epochs 0 --tiles-per-call 4
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,10 +41,12 @@ import torch
 import yaml
 
 from modelshrink.compress.storage import model_size_report
+from modelshrink.cpu_features import detect
 from modelshrink.merfish import storage
 from modelshrink.merfish.dataset import MerfishSplit, read_split
 from modelshrink.merfish.evaluate import evaluate_file
-from modelshrink.merfish.inference import make_runner
+from modelshrink.merfish.inference import make_execution, tiles_per_call
+from modelshrink.merfish.int8_glue import aten_glue, fused_glue
 from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import MerfishConfig
 from modelshrink.merfish.train import new_model, train_model
@@ -54,8 +63,16 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--width", type=float, help="override model.width")
     parser.add_argument("--epochs", type=int, help="override train.epochs; 0: untrained")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=40, help="interleaved timing rounds")
+    parser.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds")
+    parser.add_argument(
+        "--tiles-per-call", type=int, help="batch of the batched timing (default: as evaluated)"
+    )
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile runs")
+    parser.add_argument(
+        "--no-native-fp16",
+        action="store_true",
+        help="skip forced native float16 (emulated without AVX512-FP16: 17-100x slower)",
+    )
     return parser.parse_args()
 
 
@@ -147,43 +164,154 @@ def _file_contents(path: Path) -> None:
         print(f"  {part:<26}{size:>10}{100 * size / report['file_bytes']:>8.1f} %")
 
 
-def _speed_table(paths: dict[str, Path], tile: torch.Tensor, args: argparse.Namespace) -> None:
-    runners: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
-    runtimes = {"float32": ("eager", "compiled"), "static_int8": ("onednn", "compiled")}
-    runtimes["qat_int8"] = runtimes["static_int8"]
-    for name, kinds in runtimes.items():
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def _runners(paths: dict[str, Path], args: argparse.Namespace) -> dict[str, Runner]:
+    """Every execution path of the float32, fp16 and int8 variants, built once."""
+    float32 = storage.load_model(paths["float32"])
+    module = float32.module.eval()
+    runners: dict[str, Runner] = {
+        "float32 eager": make_execution(float32, "eager").run,
+        "float32 eager channels-last": lambda x: module(
+            x.contiguous(memory_format=torch.channels_last)
+        ),
+    }
+    if not args.no_native_fp16:
+        native = dataclasses.replace(detect(), native_fp16=True)  # forced, to show its cost
+        runners["fp16 native float16"] = make_execution(
+            storage.load_model(paths["fp16"]), "eager", cpu=native
+        ).run
+    fused = fused_glue()
+    for name in ("static_int8", "qat_int8"):
         stored = storage.load_model(paths[name])
-        for kind in kinds:
-            if kind == "compiled" and args.no_compile:
-                continue
+        if fused is not None:
+            runners[f"{name} onednn fused"] = make_execution(stored, "onednn", fused).run
+        runners[f"{name} onednn aten glue"] = make_execution(stored, "onednn", aten_glue()).run
+        runners[f"{name} torchao"] = make_execution(stored, "torchao").run
+        runners[f"{name} eager reference"] = make_execution(stored, "eager").run
+    if not args.no_compile:
+        for name in ("float32", "static_int8"):
             started = time.perf_counter()
-            runners[f"{name} {kind}"] = make_runner(stored, kind)[0]
-            print(f"prepared {name} {kind} in {time.perf_counter() - started:.0f} s")
+            stored = storage.load_model(paths[name])
+            runners[f"{name} compiled"] = make_execution(stored, "compiled").run
+            print(f"compiled {name} in {time.perf_counter() - started:.0f} s")
+    return runners
+
+
+@torch.no_grad()
+def _interleaved(runners: dict[str, Runner], tiles: torch.Tensor, repeats: int) -> dict:
+    """Median seconds per tile of each runner, one call each per round."""
+    for run in runners.values():
+        run(tiles)
     times: dict[str, list[float]] = {label: [] for label in runners}
-    with torch.no_grad():
-        for run in runners.values():
-            for _ in range(3):
-                run(tile)
-        for _ in range(args.repeats):
-            for label, run in runners.items():
-                started = time.perf_counter()
-                run(tile)
-                times[label].append(time.perf_counter() - started)
-    median = {label: statistics.median(values) for label, values in times.items()}
-    eager = median["float32 eager"]
-    compiled = median.get("float32 compiled", float("nan"))
-    print(
-        f"\nspeed: {torch.get_num_threads()} thread(s), median of {args.repeats} interleaved "
-        f"single-tile calls ({tile.shape[-1]}x{tile.shape[-1]})"
-    )
-    print(f"{'runtime':<22}{'ms/tile':>9}{'vs float eager':>16}{'vs float compiled':>19}")
-    for label, seconds in median.items():
+    for _ in range(repeats):
+        for label, run in runners.items():
+            started = time.perf_counter()
+            run(tiles)
+            times[label].append((time.perf_counter() - started) / len(tiles))
+    return times
+
+
+def _speed_table(runners: dict[str, Runner], images: torch.Tensor, args) -> dict:
+    batch = args.tiles_per_call or tiles_per_call(images.shape[-1])
+    results = {}
+    for tiles in (images[:batch], images[:1]):
         print(
-            f"{label:<22}{1e3 * seconds:>9.2f}{eager / seconds:>15.2f}x{compiled / seconds:>18.2f}x"
+            f"\nspeed: {torch.get_num_threads()} thread(s), {len(tiles)} tile(s) per call "
+            f"({tiles.shape[-1]}x{tiles.shape[-1]}), median of {args.repeats} interleaved "
+            f"rounds; {_load()} before"
         )
-    (args.workdir / "speed.json").write_text(
-        json.dumps({"threads": torch.get_num_threads(), "seconds": times}, indent=1)
+        times = _interleaved(runners, tiles, args.repeats)
+        median = {label: statistics.median(values) for label, values in times.items()}
+        eager = median["float32 eager"]
+        best_label = min((lbl for lbl in median if lbl.startswith("float32")), key=median.get)
+        print(
+            f"{'path':<34}{'ms/tile':>9}{'int8/float32 eager':>20}"
+            f"{'vs best float32':>17}   (best float32: {best_label}; {_load()} after)"
+        )
+        for label, seconds in median.items():
+            print(
+                f"{label:<34}{1e3 * seconds:>9.2f}{eager / seconds:>19.2f}x"
+                f"{median[best_label] / seconds:>16.2f}x"
+            )
+        results[len(tiles)] = times
+    return results
+
+
+def _kernel_table(config: MerfishConfig, batch: int) -> None:
+    """One 3x3 convolution per U-Net level: float32 against each int8 kernel on offer."""
+    size, spec = config.simulation.image_size, config.model
+    print(
+        f"\nkernels: one 3x3 conv per U-Net level, batch {batch}, median of 10 interleaved; "
+        f"quantized.engine kernels read and write quint8 (deprecated tensors), oneDNN "
+        f"qconv reads uint8 and writes float32 as the workflow does; {_load()}"
     )
+    print(f"{'level':<24}{'float32 ms':>11}" + "".join(f"{k:>11}" for k in _INT8_KERNELS))
+    for channels, side in (
+        (spec.channels(48), size),
+        (spec.channels(96), size // 2),
+        (spec.channels(192), size // 4),
+    ):
+        times = _conv_kernels(batch, channels, side)
+        reference = times.pop("float32")
+        print(
+            f"{f'{channels} ch {side}x{side}':<24}{1e3 * reference:>11.3f}"
+            + "".join(
+                f"{reference / times[k]:>10.2f}x" if k in times else f"{'n/a':>11}"
+                for k in _INT8_KERNELS
+            )
+        )
+
+
+_INT8_KERNELS = ("onednn", "fbgemm", "x86", "q.onednn", "qnnpack")
+
+
+@torch.no_grad()
+def _conv_kernels(batch: int, channels: int, side: int) -> dict[str, float]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, channels, side + 2, side + 2, generator=generator)
+    weight = torch.randn(channels, channels, 3, 3, generator=generator) * 0.1
+    bias = torch.zeros(channels)
+    w_scale = weight.abs().amax(dim=(1, 2, 3)) / 127
+    w_zero = torch.zeros(channels, dtype=torch.int64)
+    codes = torch.round(weight / w_scale.view(-1, 1, 1, 1)).to(torch.int8)
+    x_scale, x_zero = 0.02, 128
+    x_codes = torch.clamp(torch.round(x / x_scale) + x_zero, 0, 255).to(torch.uint8)
+    x_codes = x_codes.contiguous(memory_format=torch.channels_last)
+    packed = torch.ops.onednn.qconv_prepack(
+        codes, w_scale, x_scale, x_zero, [1, 1], [0, 0], [1, 1], 1, None
+    )
+    kernels: dict[str, Callable[[], object]] = {
+        "float32": lambda: torch.nn.functional.conv2d(x, weight, bias),
+        "onednn": lambda: torch.ops.onednn.qconv_pointwise.default(
+            x_codes, x_scale, x_zero, packed, w_scale, w_zero, bias, [1, 1], [0, 0], [1, 1], 1,
+            1.0, 0, torch.float32, "none", [], "",
+        ),
+    }  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantized tensors are deprecated
+        q_x = torch.quantize_per_tensor(x, x_scale, x_zero, torch.quint8)
+        q_x = q_x.contiguous(memory_format=torch.channels_last)
+        q_w = torch.quantize_per_channel(weight, w_scale, w_zero, 0, torch.qint8)
+        for label in _INT8_KERNELS[1:]:
+            engine = label.removeprefix("q.")
+            if engine not in torch.backends.quantized.supported_engines:
+                continue
+            torch.backends.quantized.engine = engine
+            engine_packed = torch.ops.quantized.conv2d_prepack(q_w, bias, [1, 1], [0, 0], [1, 1], 1)
+            kernels[label] = lambda p=engine_packed, e=engine: _engine_conv(q_x, p, e)
+        times = _interleaved({k: lambda _, f=f: f() for k, f in kernels.items()}, x[:1], 10)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def _engine_conv(q_x: torch.Tensor, packed: object, engine: str) -> torch.Tensor:
+    torch.backends.quantized.engine = engine
+    return torch.ops.quantized.conv2d(q_x, packed, 0.05, 128)
 
 
 def main() -> None:
@@ -199,7 +327,13 @@ def main() -> None:
     )
     _size_table(paths, test)
     _file_contents(paths["static_int8"])
-    _speed_table(paths, test.images[:1], args)
+    fused = "fused C++ glue built" if fused_glue() else "no C++ compiler: ATen glue only"
+    print(f"\ncpu: {detect().describe()}; torch {torch.__version__}; {fused}; {_load()}")
+    times = _speed_table(_runners(paths, args), test.images, args)
+    (args.workdir / "speed.json").write_text(
+        json.dumps({"threads": torch.get_num_threads(), "seconds_per_tile": times}, indent=1)
+    )
+    _kernel_table(config, args.tiles_per_call or tiles_per_call(size))
     (args.workdir / "settings.json").write_text(
         json.dumps({**vars(args), "workdir": str(args.workdir)}, indent=1, default=str)
     )

@@ -19,7 +19,9 @@ TINY = [
 ]  # fmt: skip
 
 
-def test_simulate_train_compress_evaluate_plot(tmp_path: Path) -> None:
+def test_simulate_train_compress_evaluate_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     data, models, results = tmp_path / "data", tmp_path / "models", tmp_path / "results"
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -44,10 +46,16 @@ def test_simulate_train_compress_evaluate_plot(tmp_path: Path) -> None:
         curves, maps = results / f"{model.stem}.tsv", results / f"{model.stem}.png"
         assert main(["merfish", "evaluate", "--model", str(model), "--data", str(data),
                      "--out", str(out), "--curves", str(curves), "--maps", str(maps),
-                     "--repeats", "2"]) == 0  # fmt: skip
+                     "--repeats", "2", "--reference", str(float_model)]) == 0  # fmt: skip
         metrics = json.loads(out.read_text())
         assert metrics["tiles"] == 2 and metrics["threads"] == 1
         assert 0 <= metrics["position_accuracy"] <= 1 and metrics["seconds_per_tile"] > 0
+        assert metrics["tiles_per_call"] == 2 and metrics["timing_repeats"] == 2
+        assert metrics["reference_seconds_per_tile"] > 0 and metrics["speedup"] > 0
+    assert metrics["execution_path"] == "eager float32 (stored sparse, dense kernels)"
+    assert main(["merfish", "evaluate", "--model", str(float_model), "--data", str(data),
+                 "--out", str(results / "x.json"), "--reference", str(pruned)]) == 1  # fmt: skip
+    assert "sparse60.safetensors: is a pruned model; expected float32" in capsys.readouterr().err
     curves = results / "curves.png"
     assert main(["merfish", "plot", "--curves", str(results / "float32.tsv"),
                  str(results / "sparse60.tsv"), "--out", str(curves)]) == 0  # fmt: skip

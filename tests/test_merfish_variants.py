@@ -15,6 +15,8 @@ from modelshrink.compress import storage as toolbox
 from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish import quantize, storage
 from modelshrink.merfish.dataset import MerfishSplit, read_split
+from modelshrink.merfish.int8_glue import aten_glue, fused_glue
+from modelshrink.merfish.int8_lowering import lower_int8
 from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec, TrainSpec, VariantSpec
 from modelshrink.merfish.train import dihedral, evaluate_loss, new_model, train_model
@@ -52,6 +54,26 @@ def _variant(trained, splits, tmp_path: Path, spec: VariantSpec) -> tuple[dict, 
 def _outputs(module: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat([module(images[i : i + 1]) for i in range(len(images))])
+
+
+def _assert_lowering_matches_torchao(
+    converted: torch.fx.GraphModule, torchao_lowered: torch.fx.GraphModule, images: torch.Tensor
+) -> None:
+    """Our lowering runs the same oneDNN int8 convolutions as torchao's: with the ATen glue
+    the logits are identical, with the fused glue (polynomial exp in ELU) nearly; batches
+    give what single tiles give."""
+    expected = _outputs(torchao_lowered, images)
+    for glue in (aten_glue(), fused_glue()):
+        if glue is None:  # no C++ compiler here
+            continue
+        lowered = lower_int8(converted, glue)
+        assert quantize.int8_conv_count(lowered) == CONVOLUTIONS
+        with torch.no_grad():
+            batched = lowered(images)
+        assert torch.equal(batched, _outputs(lowered, images))
+        if glue.name == "aten":
+            assert torch.equal(batched, expected)
+        assert (torch.sigmoid(batched) - torch.sigmoid(expected)).abs().max() < 0.02
 
 
 def test_training_is_seeded(splits: dict[str, MerfishSplit], trained: torch.nn.Module) -> None:
@@ -165,6 +187,7 @@ def test_static_int8_stores_only_int8_essentials_reloads_exactly_runs_onednn_int
     float_probability = torch.sigmoid(_outputs(trained.eval(), images))
     int8_probability = torch.sigmoid(_outputs(lowered, images))
     assert (int8_probability - float_probability).abs().max() < 0.05
+    _assert_lowering_matches_torchao(loaded.module, lowered, images)
 
     wrong = tmp_path / "wrong_width.safetensors"  # constants that do not fit the architecture
     storage.save_int8(wrong, captured["converted"], "static_int8", ModelSpec(width=0.25), 16)
@@ -193,6 +216,7 @@ def test_qat_trains_fake_quantized_converts_and_reloads_exactly(
     int8_probability = torch.sigmoid(_outputs(lowered, images))
     float_probability = torch.sigmoid(_outputs(trained.eval(), images))
     assert (int8_probability - float_probability).abs().max() < 0.1
+    _assert_lowering_matches_torchao(loaded.module, lowered, images)
 
 
 def test_dynamic_int8_converts_nothing_in_a_conv_unet(trained, splits, tmp_path) -> None:

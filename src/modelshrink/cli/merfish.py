@@ -8,6 +8,7 @@ Each step reads and writes files, so a Snakemake rule can call it directly:
                                --variant static --out models/merfish/static.safetensors \\
                                --summary models/merfish/static.json
   modelshrink merfish evaluate --model models/merfish/static.safetensors --data data/merfish \\
+                               --reference models/merfish/float32.safetensors \\
                                --out results/merfish/static.json --curves results/merfish/static.tsv
   modelshrink merfish plot     --curves results/merfish/*.tsv --out results/merfish/curves.png
 
@@ -75,10 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument(
         "--runtime",
         default="auto",
-        choices=("auto", "eager", "onednn", "compiled"),
-        help="how to execute (auto: oneDNN int8 kernels for int8 variants)",
+        choices=("auto", "eager", "onednn", "torchao", "compiled"),
+        help="how to execute (auto: oneDNN int8 kernels for int8 variants on x86)",
     )
-    evaluate.add_argument("--repeats", type=int, default=20, help="timed single-tile runs")
+    evaluate.add_argument(
+        "--repeats", type=int, default=20, help="timed calls, each on a batch of tiles"
+    )
+    evaluate.add_argument(
+        "--reference",
+        type=Path,
+        help="float32 model timed with the variant, interleaved; gives the speedup",
+    )
 
     plot = step("plot", "PR/ROC curves of several evaluated variants in one figure", settings=False)
     plot.add_argument("--curves", type=Path, nargs="+", required=True, help="TSVs of evaluate")
@@ -207,7 +215,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from modelshrink.merfish.model import POSITION_CHANNEL
 
     split = read_split(args.data, args.split)
-    result = evaluate_file(args.model, split, args.runtime, args.repeats)
+    result = evaluate_file(args.model, split, args.runtime, args.repeats, args.reference)
     _write_json(args.out, result.summary)
     name = args.model.stem
     if args.curves:

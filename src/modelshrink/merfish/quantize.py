@@ -7,9 +7,11 @@ and trips on them; PT2E works on the exported graph instead. `prepare_pt2e` fold
 norm into its conv, weights become per-channel symmetric int8, activations per-tensor uint8.
 
 The converted graph is a *reference* model (int8 weights, but quantize/dequantize around float
-convs). It runs int8 kernels only after lowering: `lower_to_onednn` rewrites it into oneDNN
-`qconv_pointwise` calls without a C++ compiler; `compile_for_cpu` goes through
-`torch.compile` with freezing, which also fuses the quantize/dequantize and ELU glue.
+convs). It runs int8 kernels only after lowering: `int8_lowering.lower_int8` (what the
+workflow uses) rewrites it into oneDNN `qconv_pointwise` calls with fused glue kernels;
+`lower_to_onednn` is torchao's lowering (re-exported for one batch size, ATen glue), kept for
+comparison; `compile_for_cpu` goes through `torch.compile` with freezing, which also fuses
+the quantize/dequantize and ELU glue but takes minutes to compile.
 
 Dynamic int8 (`torch.ao.quantization.quantize_dynamic`) only covers Linear/RNN modules; the
 U-Net has none, so it converts nothing. `quantize_dynamic_int8` reports the converted module
@@ -127,9 +129,12 @@ def int8_conv_count(graph_module: torch.fx.GraphModule) -> int:
     )
 
 
-def compile_for_cpu(model: nn.Module, image_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+def compile_for_cpu(
+    model: nn.Module, image_size: int, batch: int = 1
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """`torch.compile` with weight freezing (needed for the int8 pattern rewrites); the first
-    call compiles (about a minute for the full U-Net on two cores) and is done here."""
+    call, on `batch` tiles, compiles (about a minute for the full U-Net on two cores) and is
+    done here; another batch size compiles once more."""
     import torch._inductor.config as inductor_config
 
     compiled = torch.compile(model)
@@ -139,7 +144,7 @@ def compile_for_cpu(model: nn.Module, image_size: int) -> Callable[[torch.Tensor
             return compiled(x)
 
     with _quiet():
-        run(example_input(image_size))
+        run(example_input(image_size, batch))
     return run
 
 

@@ -11,6 +11,7 @@ PR/ROC curves come from `modelshrink merfish plot`.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,18 +64,19 @@ def plot_speed(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
     for bar, row in zip(bars, rows, strict=True):
         speedup = row.get("speedup")
         label = f"{speedup:.2f}x\n" if speedup else ""
+        path = textwrap.fill(str(row.get("execution_path") or ""), 22)  # long: wrap
         ax.annotate(
-            f"{label}{row.get('execution_path') or ''}",
+            f"{label}{path}",
             (bar.get_x() + bar.get_width() / 2, bar.get_height()),
             ha="center",
             va="bottom",
-            fontsize=7,
+            fontsize=6,
         )
     threads = sorted({int(row["threads"]) for row in rows if row.get("threads")})
     stated = ", ".join(map(str, threads)) or "?"
     ax.set_xticks(range(len(rows)), [str(row["variant"]) for row in rows], rotation=45, ha="right")
     ax.set_ylabel("ms per tile (median)")
-    ax.set_ylim(0, max(values, default=1.0) * 1.3 or 1.0)
+    ax.set_ylim(0, max(values, default=1.0) * 1.8 or 1.0)
     ax.set_title(f"Inference time per tile ({stated} thread(s); label: speed-up vs float32)")
     fig.tight_layout()
     _save(fig, output)

@@ -7,8 +7,10 @@ accuracies, stored bytes, time per tile and how the model ran). This module only
 so the table can be rebuilt from those files without torch.
 
 The compression ratio and speed-up are against the float32 variant (method `float32`), the
-uncompressed reference; without one, the ratio is against the trained model file (`reference`)
-and the speed-up is NA.
+uncompressed reference; without one, the ratio is against the trained model file (`reference`).
+The speed-up is the evaluation's own where it has one (float32 model timed in the same job,
+interleaved: robust to load from other jobs); otherwise float32 ms / variant ms across
+jobs, NA without a float32 variant.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ COLUMNS = (
     "tiles",
     "ms_per_tile",
     "threads",
+    "tiles_per_call",
     "speedup",
     "execution_path",
     "int8_convolutions",
@@ -109,7 +112,9 @@ def variant_row(entry: Mapping[str, Any]) -> dict[str, Any]:
         "tiles": evaluation.get("tiles"),
         "ms_per_tile": None if seconds is None else 1000.0 * seconds,
         "threads": evaluation.get("threads"),
-        "execution_path": evaluation.get("runtime"),
+        "tiles_per_call": evaluation.get("tiles_per_call"),
+        "speedup": _number(evaluation.get("speedup")),
+        "execution_path": evaluation.get("execution_path") or evaluation.get("runtime"),
         "int8_convolutions": evaluation.get("int8_convolutions"),
         "note": " ".join(str(info.get("note", "")).split()),  # one line in a TSV cell
     }
@@ -132,9 +137,12 @@ def build_summary(
             raise ModelshrinkError(f"--reference {reference}: {error.strerror}") from error
     for row in rows:
         row["compression_ratio"] = baseline_bytes / row["bytes"] if baseline_bytes else None
-        row["speedup"] = (
-            baseline_ms / row["ms_per_tile"] if baseline_ms and row["ms_per_tile"] else None
-        )
+        if row["method"] == REFERENCE_METHOD:
+            row["speedup"] = 1.0  # the reference, by definition
+        elif row["speedup"] is None:
+            row["speedup"] = (
+                baseline_ms / row["ms_per_tile"] if baseline_ms and row["ms_per_tile"] else None
+            )
     return rows
 
 
