@@ -22,10 +22,10 @@ from __future__ import annotations
 import functools
 import os
 import platform
-from pathlib import Path
 
 import torch
 
+from modelshrink import cpu_features
 from modelshrink.errors import ModelshrinkError
 from modelshrink.taiyaki.gru_extension import compiled_kernels
 
@@ -41,12 +41,8 @@ REPORTED_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "
 @functools.cache
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.partition(":")[2].split())
-    return frozenset()
+    line = cpu_features.cpu_flags()
+    return frozenset(line.partition(":")[2].split()) if line.startswith("flags") else frozenset()
 
 
 def cpu_description() -> str:
