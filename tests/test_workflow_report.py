@@ -130,6 +130,14 @@ def two_variants(folder: Path, real: bool = True) -> list[dict]:
     ]
 
 
+def test_change_plot_with_only_the_original(tmp_path: Path) -> None:
+    """A run of the original alone (nothing to compare) still gets its plot."""
+    manifest = two_variants(tmp_path)[:1]
+    rows = summary.build_summary(summary.parse_manifest(json.dumps(manifest)), 10)
+    plots.plot_identity_change(rows, tmp_path / "change.svg")
+    assert "no variant to compare" in (tmp_path / "change.svg").read_text()
+
+
 def test_summary_says_what_each_variant_was_tuned_on(tmp_path: Path) -> None:
     manifest = two_variants(tmp_path)
     report = tmp_path / "small.report.json"

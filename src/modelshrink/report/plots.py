@@ -268,7 +268,7 @@ def plot_identity_change(rows: Sequence[Mapping[str, Any]], output: Path) -> Non
         figsize=(4.5 * max(1, len(metrics)), 1.2 + 0.35 * max(1, len(compared))),
         squeeze=False,
     )
-    for ax, (prefix, title) in zip(axes[0], metrics, strict=True):
+    for ax, (prefix, title) in zip(axes[0][: len(metrics)], metrics, strict=True):
         shown = [r for r in compared if r.get(f"{prefix}_delta") is not None]
         if prefix == "real_read_identity":  # the same reads for every sample
             shown = list({str(r["variant"]): r for r in shown}.values())
