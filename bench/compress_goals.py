@@ -59,10 +59,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelshrink.basecall import Basecaller, BasecallSettings
-from modelshrink.basecaller_model import load_basecaller
+from modelshrink.basecaller.basecall import Basecaller, BasecallSettings
+from modelshrink.basecaller.model_file import load_basecaller
+from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 from modelshrink.evaluate.identity import read_identity
-from modelshrink.signal.discover import find_read_files, iter_reads
 
 # 50 % of the GRU weights (input and recurrent matrices are the same size), cut more
 # from the recurrent ones: one-shot, this split costs half the path KL of 50/50

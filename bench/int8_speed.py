@@ -30,8 +30,10 @@ from pathlib import Path
 
 import torch
 
-from modelshrink.basecall import Basecaller, BasecallSettings
-from modelshrink.basecaller_model import load_basecaller
+from modelshrink.basecaller.basecall import Basecaller, BasecallSettings
+from modelshrink.basecaller.gru_extension import compiled_kernels
+from modelshrink.basecaller.model_file import load_basecaller
+from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 from modelshrink.compress.dynamic_int8 import quantize_dynamic_int8
 from modelshrink.compress.int8_path import (
     ENVIRONMENT_VARIABLE,
@@ -39,8 +41,6 @@ from modelshrink.compress.int8_path import (
     cpu_description,
 )
 from modelshrink.evaluate.identity import read_identity
-from modelshrink.signal.discover import find_read_files, iter_reads
-from modelshrink.taiyaki.gru_extension import compiled_kernels
 
 
 def samples_per_second(network, reads, workers: int, path: str | None) -> tuple[float, list[str]]:

@@ -39,12 +39,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from modelshrink.basecall import Basecaller, BasecallSettings
-from modelshrink.basecaller_model import load_basecaller
+from modelshrink.basecaller.basecall import Basecaller, BasecallSettings
+from modelshrink.basecaller.model_file import load_basecaller
+from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
+from modelshrink.basecaller.signal.reads import RawRead
 from modelshrink.evaluate.identity import read_identity
 from modelshrink.evaluate.minimap2 import minimap2_executable
-from modelshrink.signal.discover import find_read_files, iter_reads
-from modelshrink.signal.reads import RawRead
 from modelshrink.simulate.genome import random_genome, read_fasta, write_fasta
 from modelshrink.simulate.poremodel import load_pore_model
 from modelshrink.simulate.reads import plan_reads, simulate_reads

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from modelshrink.basecaller_model import convert_checkpoint, load_basecaller
+from modelshrink.basecaller.model_file import convert_checkpoint, load_basecaller
 from modelshrink.compress.storage import load_model
 from modelshrink.errors import ModelshrinkError
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from modelshrink.signal.fast5 import iter_fast5
-from modelshrink.signal.reads import RawRead
+from modelshrink.basecaller.signal.fast5 import iter_fast5
+from modelshrink.basecaller.signal.reads import RawRead
 from modelshrink.simulate.fast5_writer import Fast5Writer
 from modelshrink.simulate.pod5_writer import Pod5Writer
 from modelshrink.simulate.reads import ReadLayout, SimulatedRead

@@ -18,7 +18,12 @@ import pysam
 import pytest
 from read_fixtures import write_mixed_reads
 
-from modelshrink.basecall import BasecallSettings, chunk_boundaries, read_mean_qscore, stitch
+from modelshrink.basecaller.basecall import (
+    BasecallSettings,
+    chunk_boundaries,
+    read_mean_qscore,
+    stitch,
+)
 from modelshrink.cli import main
 from modelshrink.errors import ModelshrinkError
 

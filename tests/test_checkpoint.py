@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
+from modelshrink.basecaller.checkpoint import LEGACY_MAGIC, load_taiyaki_checkpoint
+from modelshrink.basecaller.network import build_network
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.checkpoint import LEGACY_MAGIC, load_taiyaki_checkpoint
-from modelshrink.taiyaki.network import build_network
 
 EXPECTED_LAYERS = [
     "convolution",

@@ -41,7 +41,7 @@ from hostile_files import (
     with_raw_metadata,
 )
 
-from modelshrink.basecaller_model import convert_checkpoint
+from modelshrink.basecaller.model_file import convert_checkpoint
 from modelshrink.compress.storage import AffineEncoding, SparseEncoding, load_model, save_model
 
 LOADER = Path(__file__).with_name("model_file_loader.py")

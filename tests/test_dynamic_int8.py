@@ -9,8 +9,9 @@ import torch
 from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 from torch import nn
 
-from modelshrink.basecall import Basecaller, BasecallSettings
-from modelshrink.basecaller_model import execution_path
+from modelshrink.basecaller.basecall import Basecaller, BasecallSettings
+from modelshrink.basecaller.gru_kernel import candidate_scale
+from modelshrink.basecaller.model_file import execution_path
 from modelshrink.compress import int8_path
 from modelshrink.compress.dynamic_int8 import (
     int8_weight_names,
@@ -21,7 +22,6 @@ from modelshrink.compress.dynamic_int8 import (
 from modelshrink.compress.int8_gru import Int8GRU
 from modelshrink.compress.storage import load_model, model_size_report, save_model
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.gru_kernel import candidate_scale
 
 torch.set_num_threads(1)
 
@@ -40,7 +40,7 @@ def test_int8_apis_still_exist_and_convert_gru_and_linear() -> None:
 
 
 def test_stored_codes_are_the_codes_that_run(tmp_path: Path) -> None:
-    network = pytest.importorskip("modelshrink.taiyaki.network")
+    network = pytest.importorskip("modelshrink.basecaller.network")
     architecture = taiyaki_architecture()
     # weights of trained size (std ~0.1): random std-0.3 GRUs are chaotic and amplify
     # any rounding through five layers, which says nothing about int8
@@ -92,7 +92,7 @@ def test_every_int8_kernel_runs_the_network_and_says_which_ran(
 ) -> None:
     """Forcing each kernel (MODELSHRINK_INT8_KERNEL) gives the same scores, and the
     execution path the basecall summary records names the kernel that ran."""
-    network = pytest.importorskip("modelshrink.taiyaki.network")
+    network = pytest.importorskip("modelshrink.basecaller.network")
     architecture = taiyaki_architecture(size=24)
     tensors = {name: tensor / 3 for name, tensor in taiyaki_state_dict(size=24).items()}
     path = tmp_path / "int8.safetensors"

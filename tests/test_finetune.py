@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from modelshrink.basecaller.checkpoint import load_taiyaki_checkpoint
+from modelshrink.basecaller.network import Architecture, build_network
 from modelshrink.compress.crf_loss import flipflop_kl, transition_index
 from modelshrink.compress.finetune import (
     FakeQuantization,
@@ -25,8 +27,6 @@ from modelshrink.compress.storage import load_model, save_model
 from modelshrink.compress.training_set import load_training_set
 from modelshrink.compress.variant import FinetuneOptions, build_variant
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.checkpoint import load_taiyaki_checkpoint
-from modelshrink.taiyaki.network import Architecture, build_network
 
 torch.set_num_threads(1)
 CHUNK = 800  # 200 network steps: short enough for a fast test, long enough to learn

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from modelshrink.taiyaki import flipflop
+from modelshrink.basecaller import flipflop
 
 NBASE = 4
 

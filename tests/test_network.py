@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelshrink.basecaller_model import convert_checkpoint, load_basecaller
-from modelshrink.signal.fast5 import iter_fast5
-from modelshrink.signal.reads import med_mad_normalise
-from modelshrink.taiyaki.checkpoint import load_taiyaki_checkpoint
+from modelshrink.basecaller.checkpoint import load_taiyaki_checkpoint
+from modelshrink.basecaller.model_file import convert_checkpoint, load_basecaller
+from modelshrink.basecaller.signal.fast5 import iter_fast5
+from modelshrink.basecaller.signal.reads import med_mad_normalise
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import pytest
 import torch
 from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 
+from modelshrink.basecaller.network import Architecture, build_network
 from modelshrink.compress.obs_prune import (
     calibration_chunk_samples,
     calibration_signals,
@@ -20,7 +21,6 @@ from modelshrink.compress.obs_prune import (
 from modelshrink.compress.prune import prune_magnitude
 from modelshrink.compress.training_set import TrainingSet
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.network import Architecture, build_network
 
 torch.set_num_threads(1)
 SIZE = 16

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from read_fixtures import write_mixed_reads
 
-from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.discover import find_read_files, iter_reads
-from modelshrink.signal.fast5 import iter_fast5
-from modelshrink.signal.reads import (
+from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
+from modelshrink.basecaller.signal.fast5 import iter_fast5
+from modelshrink.basecaller.signal.reads import (
     RawRead,
     SkipReason,
     UncallableReadError,
     calibration_problem,
     med_mad_normalise,
 )
+from modelshrink.errors import ModelshrinkError
 
 VBZ_FILTER = 32020
 

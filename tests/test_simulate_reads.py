@@ -91,8 +91,8 @@ def test_pod5_holds_the_same_signal_and_calibration(dataset: Path) -> None:
 
 
 def test_basecaller_readers_give_the_same_picoamps_from_fast5_and_pod5(dataset: Path) -> None:
-    from modelshrink.signal.fast5 import iter_fast5
-    from modelshrink.signal.pod5 import iter_pod5
+    from modelshrink.basecaller.signal.fast5 import iter_fast5
+    from modelshrink.basecaller.signal.pod5 import iter_pod5
 
     from_fast5 = {read.read_id: read for read in iter_fast5(dataset / "reads.fast5")}
     from_pod5 = {read.read_id: read for read in iter_pod5(dataset / "reads.pod5")}

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from modelshrink.basecall_timing import interleaved_order, select_reads, timing_batch_size
-from modelshrink.basecaller_model import describe_execution
+from modelshrink.basecaller.model_file import describe_execution
+from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
+from modelshrink.basecaller.timing import interleaved_order, select_reads, timing_batch_size
 from modelshrink.cli import main
-from modelshrink.signal.discover import find_read_files, iter_reads
 
 
 def _table(path: Path) -> list[dict[str, str]]:

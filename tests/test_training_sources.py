@@ -15,7 +15,11 @@ import pytest
 import torch
 import yaml
 
-from modelshrink.basecall import chunk_boundaries
+from modelshrink.basecaller.basecall import chunk_boundaries
+from modelshrink.basecaller.checkpoint import load_taiyaki_checkpoint
+from modelshrink.basecaller.network import Architecture, build_network
+from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
+from modelshrink.basecaller.signal.reads import med_mad_normalise
 from modelshrink.cli import main
 from modelshrink.compress.finetune import batch_loss, finetune
 from modelshrink.compress.prune import prune_magnitude
@@ -26,12 +30,8 @@ from modelshrink.compress.training_sources import training_read_ids
 from modelshrink.compress.variant import check_training_files
 from modelshrink.errors import ModelshrinkError
 from modelshrink.fetch import fetch
-from modelshrink.signal.discover import find_read_files, iter_reads
-from modelshrink.signal.reads import med_mad_normalise
 from modelshrink.simulate.fast5_writer import RUN_ID
 from modelshrink.simulate.training_data import FORMAT_NAME, iter_training_chunks
-from modelshrink.taiyaki.checkpoint import load_taiyaki_checkpoint
-from modelshrink.taiyaki.network import Architecture, build_network
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ import gzip
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from modelshrink.basecaller.signal.discover import READ_SUFFIXES
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.discover import READ_SUFFIXES
 
 #: How much of a file (decompressed) is read to find its first line.
 SNIFF_CHARACTERS = 4096

@@ -16,10 +16,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from modelshrink.basecaller.signal.reads import MIN_CALLABLE_SAMPLES, SkipReason
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.reads import MIN_CALLABLE_SAMPLES, SkipReason
 
-log = logging.getLogger("modelshrink.basecall")
+log = logging.getLogger("modelshrink.basecaller.basecall")
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,10 +100,10 @@ def _summary_table(
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from modelshrink.basecall import Basecaller, BasecallSettings, read_mean_qscore
-    from modelshrink.basecaller_model import load_basecaller
-    from modelshrink.seqio import BasecallWriter
-    from modelshrink.signal.discover import find_read_files, iter_reads
+    from modelshrink.basecaller.basecall import Basecaller, BasecallSettings, read_mean_qscore
+    from modelshrink.basecaller.model_file import load_basecaller
+    from modelshrink.basecaller.seqio import BasecallWriter
+    from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 
     settings = BasecallSettings(
         chunk_steps=args.chunk_size,

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelshrink.basecaller_model import convert_checkpoint
+    from modelshrink.basecaller.model_file import convert_checkpoint
 
     print(json.dumps(convert_checkpoint(args.checkpoint, args.output), indent=2))
     return 0

@@ -69,10 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelshrink import basecall_timing
-    from modelshrink.basecall import BasecallSettings
-    from modelshrink.basecaller_model import describe_execution, load_basecaller
-    from modelshrink.signal.discover import find_read_files, iter_reads
+    from modelshrink.basecaller import timing as basecall_timing
+    from modelshrink.basecaller.basecall import BasecallSettings
+    from modelshrink.basecaller.model_file import describe_execution, load_basecaller
+    from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 
     device = resolve_device(args.device)
     requested = BasecallSettings(  # checks the options before any model is loaded

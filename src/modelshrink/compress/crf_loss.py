@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from modelshrink.basecaller.flipflop import log_partition, nbase_from_scores, transition_posteriors
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.flipflop import log_partition, nbase_from_scores, transition_posteriors
 
 IMPOSSIBLE = 1e30
 

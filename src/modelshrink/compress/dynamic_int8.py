@@ -135,7 +135,7 @@ def load_dynamic_int8(path: Path, build: ModelBuilder | None = None) -> nn.Modul
             f"{stored.metadata.get('execution')!r}, expected {EXECUTION!r})"
         )
     if build is None:
-        from modelshrink.taiyaki.network import Architecture, build_network
+        from modelshrink.basecaller.network import Architecture, build_network
 
         def build(architecture: dict[str, Any], tensors: dict[str, torch.Tensor]) -> nn.Module:
             layout = Architecture.from_dict(architecture, str(path))

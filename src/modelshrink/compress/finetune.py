@@ -38,6 +38,7 @@ import torch
 from torch.func import functional_call
 
 from modelshrink.atomic import write_text_atomic
+from modelshrink.basecaller.network import Architecture, FlipFlopNetwork, build_network
 from modelshrink.compress.crf_loss import flipflop_kl, flipflop_nll
 from modelshrink.compress.layout import is_frozen, network_layout
 from modelshrink.compress.names import match_names, selectable
@@ -45,7 +46,6 @@ from modelshrink.compress.quantize import QuantizeConfig, fake_quantize
 from modelshrink.compress.spec import FinetuneSpec
 from modelshrink.compress.training_set import TrainingBatch, TrainingSet
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.network import Architecture, FlipFlopNetwork, build_network
 
 ALL_LAYERS = "all"
 

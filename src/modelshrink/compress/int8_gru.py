@@ -22,10 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from modelshrink.compress.int8_path import AVX2, TORCHSCRIPT, int8_gru_path
-from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.gru_extension import compiled_kernels
-from modelshrink.taiyaki.gru_kernel import (
+from modelshrink.basecaller.gru_extension import compiled_kernels
+from modelshrink.basecaller.gru_kernel import (
     BlockSteps,
     InputGates,
     candidate_bias,
@@ -35,6 +33,8 @@ from modelshrink.taiyaki.gru_kernel import (
     input_bias,
     projected_steps,
 )
+from modelshrink.compress.int8_path import AVX2, TORCHSCRIPT, int8_gru_path
+from modelshrink.errors import ModelshrinkError
 
 INT8_MAX = 127
 #: Columns per block of the AVX2 kernel's packed weights (one ymm register of int32 sums).

@@ -26,8 +26,8 @@ import platform
 import torch
 
 from modelshrink import cpu_features
+from modelshrink.basecaller.gru_extension import compiled_kernels
 from modelshrink.errors import ModelshrinkError
-from modelshrink.taiyaki.gru_extension import compiled_kernels
 
 ENVIRONMENT_VARIABLE = "MODELSHRINK_INT8_KERNEL"
 AVX2, INT_MM, TORCHSCRIPT = "avx2", "int_mm", "torchscript"

@@ -119,8 +119,8 @@ def prune_obs(
 ) -> PruneResult:
     """OBS-prune the GRU weights named in `sparsity` (names or globs -> fraction),
     calibrated on `signals` [samples, chunks, 1] of normalised raw signal."""
-    from modelshrink.taiyaki.layers import Reverse
-    from modelshrink.taiyaki.network import Architecture, build_network
+    from modelshrink.basecaller.layers import Reverse
+    from modelshrink.basecaller.network import Architecture, build_network
 
     targets = assign_values(sparsity, tensors)
     layers = {layer.index: layer for layer in network_layout(architecture) if layer.kind == "gru"}

@@ -27,10 +27,10 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
-from modelshrink.basecall import chunk_boundaries
+from modelshrink.basecaller.basecall import chunk_boundaries
+from modelshrink.basecaller.signal.discover import READ_SUFFIXES, find_read_files, iter_reads
+from modelshrink.basecaller.signal.reads import UncallableReadError, med_mad_normalise
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.discover import READ_SUFFIXES, find_read_files, iter_reads
-from modelshrink.signal.reads import UncallableReadError, med_mad_normalise
 from modelshrink.simulate.fast5_writer import RUN_ID as SIMULATED_RUN_ID
 from modelshrink.simulate.training_data import iter_training_chunks, stored_chunk_samples
 

@@ -50,8 +50,8 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
+from modelshrink.basecaller.signal.reads import med_mad_normalise
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.reads import med_mad_normalise
 from modelshrink.simulate.reads import SimulatedRead
 from modelshrink.simulate.signal import encode_bases
 from modelshrink.simulate.sink import ReadSink

@@ -21,8 +21,8 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import nn
 
+from modelshrink.basecaller.gru_kernel import float_gru_inference
 from modelshrink.errors import ModelshrinkError, quoted
-from modelshrink.taiyaki.gru_kernel import float_gru_inference
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,

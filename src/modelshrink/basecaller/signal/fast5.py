@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import vbz_h5py_plugin  # noqa: F401  (registers the VBZ HDF5 filter with h5py on import)
 
-from modelshrink.signal.reads import RawRead, SkipReason, UncallableReadError
+from modelshrink.basecaller.signal.reads import RawRead, SkipReason, UncallableReadError
 
 INT16 = np.iinfo(np.int16)
 

@@ -32,7 +32,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import nn
 
-from modelshrink.taiyaki.gru_extension import compiled_kernels
+from modelshrink.basecaller.gru_extension import compiled_kernels
 
 #: Rows (steps x batch) per input-projection GEMM: x 288 gates x 4 bytes = 4.7 MB.
 BLOCK_ROWS = 4096

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelshrink.signal.reads import RawRead, UncallableReadError
+from modelshrink.basecaller.signal.reads import RawRead, UncallableReadError
 
 
 def iter_pod5(path: Path) -> Iterator[RawRead | UncallableReadError]:

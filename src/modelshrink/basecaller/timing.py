@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelshrink.atomic import write_text_atomic
-from modelshrink.basecall import Basecaller, BasecallSettings, chunk_boundaries
+from modelshrink.basecaller.basecall import Basecaller, BasecallSettings, chunk_boundaries
+from modelshrink.basecaller.network import FlipFlopNetwork
+from modelshrink.basecaller.signal.reads import RawRead
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.reads import RawRead
-from modelshrink.taiyaki.network import FlipFlopNetwork
 
 RUN_COLUMNS = (
     "round",

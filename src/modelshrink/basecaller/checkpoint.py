@@ -32,10 +32,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from modelshrink.basecaller.layers import ACTIVATIONS, LAYER_TYPES, Reverse
+from modelshrink.basecaller.network import Architecture
+from modelshrink.basecaller.restricted_pickle import MAX_NESTING, AllowList, load_pickle
 from modelshrink.errors import ModelshrinkError, quoted
-from modelshrink.taiyaki.layers import ACTIVATIONS, LAYER_TYPES, Reverse
-from modelshrink.taiyaki.network import Architecture
-from modelshrink.taiyaki.restricted_pickle import MAX_NESTING, AllowList, load_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001

@@ -25,22 +25,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelshrink.basecaller_model import execution_path
-from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.reads import (
+from modelshrink.basecaller.flipflop import (
+    POSTERIOR_FLOOR,
+    path_to_sequence,
+    transition_posteriors,
+    viterbi,
+)
+from modelshrink.basecaller.model_file import execution_path
+from modelshrink.basecaller.network import FlipFlopNetwork
+from modelshrink.basecaller.signal.reads import (
     MIN_CALLABLE_SAMPLES,
     RawRead,
     SkipReason,
     UncallableReadError,
     median_mad,
 )
-from modelshrink.taiyaki.flipflop import (
-    POSTERIOR_FLOOR,
-    path_to_sequence,
-    transition_posteriors,
-    viterbi,
-)
-from modelshrink.taiyaki.network import FlipFlopNetwork
+from modelshrink.errors import ModelshrinkError
 
 log = logging.getLogger(__name__)
 

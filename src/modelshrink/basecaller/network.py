@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from modelshrink.basecaller.layers import Convolution, GlobalNormFlipFlop, layer_from_config
 from modelshrink.errors import ModelshrinkError, quoted
-from modelshrink.taiyaki.layers import Convolution, GlobalNormFlipFlop, layer_from_config
 
 ARCHITECTURE_FAMILY = "taiyaki-flipflop"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from modelshrink.basecaller.signal.fast5 import iter_fast5
+from modelshrink.basecaller.signal.pod5 import iter_pod5
+from modelshrink.basecaller.signal.reads import RawRead, UncallableReadError
 from modelshrink.errors import ModelshrinkError
-from modelshrink.signal.fast5 import iter_fast5
-from modelshrink.signal.pod5 import iter_pod5
-from modelshrink.signal.reads import RawRead, UncallableReadError
 
 READ_SUFFIXES = {".fast5": iter_fast5, ".pod5": iter_pod5}
 

@@ -1,1 +1,0 @@
-"""Taiyaki's flip-flop basecaller, rebuilt without Taiyaki (archived, pins torch 1.5)."""
