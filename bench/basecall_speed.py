@@ -28,11 +28,11 @@ import torch
 
 from modelshrink.basecaller import flipflop
 from modelshrink.basecaller.basecall import Basecaller, BasecallSettings, chunk_boundaries, stitch
+from modelshrink.basecaller.compress.cost import dense_macs_per_step
 from modelshrink.basecaller.gru_extension import compiled_kernels
 from modelshrink.basecaller.model_file import load_basecaller
 from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 from modelshrink.basecaller.signal.reads import med_mad_normalise
-from modelshrink.compress.cost import dense_macs_per_step
 
 TAIYAKI_MEASURED = 104_700  # samples/s, TAIYAKI_FACTS.md, 60 simulated reads, 2 threads
 

@@ -31,15 +31,15 @@ from pathlib import Path
 import torch
 
 from modelshrink.basecaller.basecall import Basecaller, BasecallSettings
-from modelshrink.basecaller.gru_extension import compiled_kernels
-from modelshrink.basecaller.model_file import load_basecaller
-from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
-from modelshrink.compress.dynamic_int8 import quantize_dynamic_int8
-from modelshrink.compress.int8_path import (
+from modelshrink.basecaller.compress.dynamic_int8 import quantize_dynamic_int8
+from modelshrink.basecaller.compress.int8_path import (
     ENVIRONMENT_VARIABLE,
     available_paths,
     cpu_description,
 )
+from modelshrink.basecaller.gru_extension import compiled_kernels
+from modelshrink.basecaller.model_file import load_basecaller
+from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 from modelshrink.evaluate.identity import read_identity
 
 

@@ -40,7 +40,6 @@ from pathlib import Path
 import torch
 import yaml
 
-from modelshrink.compress.storage import model_size_report
 from modelshrink.cpu_features import detect
 from modelshrink.merfish import storage
 from modelshrink.merfish.dataset import MerfishSplit, read_split
@@ -51,6 +50,7 @@ from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import MerfishConfig
 from modelshrink.merfish.train import new_model, train_model
 from modelshrink.merfish.variants import make_variant
+from modelshrink.toolbox.storage import model_size_report
 
 METRICS = ("position_accuracy", "position_jaccard", "barcode_accuracy", "barcode_jaccard")
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from modelshrink.simulate.chunk_writer import ChunkWriter
 from modelshrink.simulate.fast5_writer import Fast5Writer
 from modelshrink.simulate.genome import random_genome
 from modelshrink.simulate.pod5_writer import Pod5Writer
 from modelshrink.simulate.poremodel import load_pore_model
 from modelshrink.simulate.reads import plan_reads, simulate_reads
 from modelshrink.simulate.signal import SignalSpec
-from modelshrink.simulate.training_data import ChunkWriter
 from modelshrink.simulate.truth import TruthWriter
 
 

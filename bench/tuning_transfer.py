@@ -38,8 +38,8 @@ from pathlib import Path
 
 import yaml
 
+from modelshrink.basecaller.compress.training_sources import training_read_ids
 from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
-from modelshrink.compress.training_sources import training_read_ids
 
 REPO = Path(__file__).resolve().parents[1]
 

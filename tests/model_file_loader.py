@@ -26,8 +26,8 @@ from typing import Any
 import torch
 
 from modelshrink.basecaller.model_file import convert_checkpoint, load_basecaller
-from modelshrink.compress.storage import load_model
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.storage import load_model
 
 #: Address-space limit: a runaway allocation becomes a MemoryError here, not an OOM kill.
 ADDRESS_SPACE_BYTES = 16 * 2**30

@@ -42,7 +42,7 @@ from hostile_files import (
 )
 
 from modelshrink.basecaller.model_file import convert_checkpoint
-from modelshrink.compress.storage import AffineEncoding, SparseEncoding, load_model, save_model
+from modelshrink.toolbox.storage import AffineEncoding, SparseEncoding, load_model, save_model
 
 LOADER = Path(__file__).with_name("model_file_loader.py")
 SEED = 20240613

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from modelshrink.basecaller.basecall import Basecaller, BasecallSettings
+from modelshrink.basecaller.compress.int8_gru import Int8GRU
 from modelshrink.basecaller.model_file import load_basecaller
 from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 from modelshrink.cli import main
-from modelshrink.compress.int8_gru import Int8GRU
-from modelshrink.compress.storage import load_model
 from modelshrink.evaluate.identity import read_identity, summarise
+from modelshrink.toolbox.storage import load_model
 
 torch.set_num_threads(1)
 GRU_WEIGHTS = "sublayers.*.cudnn_gru.weight_*"

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from modelshrink.config_spec import spec_from_mapping
 from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec
 from modelshrink.simulate.specs import ReadSpec, SignalSpec, VariantSpec
+from modelshrink.toolbox.config_spec import spec_from_mapping
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,9 +6,10 @@ import pytest
 import torch
 from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 
-from modelshrink.compress.cost import dense_macs_per_step, model_cost
-from modelshrink.compress.prune import prune_magnitude, prune_structured
+from modelshrink.basecaller.compress.cost import dense_macs_per_step, model_cost
+from modelshrink.basecaller.compress.structured_prune import prune_structured
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.prune import prune_magnitude
 
 torch.set_num_threads(1)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from test_flipflop import NBASE, _all_paths
 
-from modelshrink.compress.crf_loss import flipflop_nll, flipflop_states
+from modelshrink.basecaller.compress.crf_loss import flipflop_nll, flipflop_states
 from modelshrink.errors import ModelshrinkError
 
 torch.set_num_threads(1)

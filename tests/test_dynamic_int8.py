@@ -10,18 +10,18 @@ from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 from torch import nn
 
 from modelshrink.basecaller.basecall import Basecaller, BasecallSettings
-from modelshrink.basecaller.gru_kernel import candidate_scale
-from modelshrink.basecaller.model_file import execution_path
-from modelshrink.compress import int8_path
-from modelshrink.compress.dynamic_int8 import (
+from modelshrink.basecaller.compress import int8_path
+from modelshrink.basecaller.compress.dynamic_int8 import (
     int8_weight_names,
     load_dynamic_int8,
     quantize_dynamic_int8,
     save_dynamic_int8,
 )
-from modelshrink.compress.int8_gru import Int8GRU
-from modelshrink.compress.storage import load_model, model_size_report, save_model
+from modelshrink.basecaller.compress.int8_gru import Int8GRU
+from modelshrink.basecaller.gru_kernel import candidate_scale
+from modelshrink.basecaller.model_file import execution_path
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.storage import load_model, model_size_report, save_model
 
 torch.set_num_threads(1)
 

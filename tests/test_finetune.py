@@ -11,22 +11,22 @@ import pytest
 import torch
 
 from modelshrink.basecaller.checkpoint import load_taiyaki_checkpoint
-from modelshrink.basecaller.network import Architecture, build_network
-from modelshrink.compress.crf_loss import flipflop_kl, transition_index
-from modelshrink.compress.finetune import (
+from modelshrink.basecaller.compress.crf_loss import flipflop_kl, transition_index
+from modelshrink.basecaller.compress.finetune import (
     FakeQuantization,
     batch_loss,
     finetune,
     layer_schedule,
 )
-from modelshrink.compress.layout import is_frozen
-from modelshrink.compress.prune import prune_magnitude
-from modelshrink.compress.quantize import PerChannelConfig
-from modelshrink.compress.spec import FinetuneSpec, parse_variant
-from modelshrink.compress.storage import load_model, save_model
-from modelshrink.compress.training_set import load_training_set
-from modelshrink.compress.variant import FinetuneOptions, build_variant
+from modelshrink.basecaller.compress.model_variant import FinetuneOptions, build_variant
+from modelshrink.basecaller.compress.spec import FinetuneSpec, parse_variant
+from modelshrink.basecaller.compress.training_set import load_training_set
+from modelshrink.basecaller.network import Architecture, build_network
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.names import is_frozen
+from modelshrink.toolbox.prune import prune_magnitude
+from modelshrink.toolbox.quantize import PerChannelConfig
+from modelshrink.toolbox.storage import load_model, save_model
 
 torch.set_num_threads(1)
 CHUNK = 800  # 200 network steps: short enough for a fast test, long enough to learn

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from modelshrink.basecaller import gru_kernel
+from modelshrink.basecaller.compress import int8_path
+from modelshrink.basecaller.compress.int8_gru import Int8GRU, pack_pairs, per_channel_codes
 from modelshrink.basecaller.gru_extension import compiled_kernels
 from modelshrink.basecaller.gru_kernel import block_length, float_gru_inference, quantize_symmetric
-from modelshrink.compress import int8_path
-from modelshrink.compress.int8_gru import Int8GRU, pack_pairs, per_channel_codes
 from modelshrink.errors import ModelshrinkError
 
 BLOCK_STEPS = block_length(3)  # the tests' batch size

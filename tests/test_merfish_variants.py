@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from modelshrink.compress import storage as toolbox
 from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish import quantize, storage
 from modelshrink.merfish.dataset import MerfishSplit, read_split
@@ -21,6 +20,7 @@ from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec, TrainSpec, VariantSpec
 from modelshrink.merfish.train import dihedral, evaluate_loss, new_model, train_model
 from modelshrink.merfish.variants import make_variant
+from modelshrink.toolbox import storage as toolbox
 
 torch.set_num_threads(1)
 

@@ -11,16 +11,16 @@ import pytest
 import torch
 from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 
-from modelshrink.basecaller.network import Architecture, build_network
-from modelshrink.compress.obs_prune import (
+from modelshrink.basecaller.compress.obs_prune import (
     calibration_chunk_samples,
     calibration_signals,
     obs_prune_matrix,
     prune_obs,
 )
-from modelshrink.compress.prune import prune_magnitude
-from modelshrink.compress.training_set import TrainingSet
+from modelshrink.basecaller.compress.training_set import TrainingSet
+from modelshrink.basecaller.network import Architecture, build_network
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.prune import prune_magnitude
 
 torch.set_num_threads(1)
 SIZE = 16

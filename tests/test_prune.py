@@ -9,15 +9,15 @@ import pytest
 import torch
 from compress_fixtures import GRU_LAYERS, taiyaki_architecture, taiyaki_state_dict
 
-from modelshrink.compress.prune import (
+from modelshrink.basecaller.compress.structured_prune import prune_structured
+from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.prune import (
     apply_masks,
     magnitude_mask,
     prune_global,
     prune_magnitude,
-    prune_structured,
     read_prune_data_txt,
 )
-from modelshrink.errors import ModelshrinkError
 
 torch.set_num_threads(1)
 IH1 = "sublayers.1.layer.cudnn_gru.weight_ih_l0"

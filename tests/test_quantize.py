@@ -9,8 +9,9 @@ import pytest
 import torch
 from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 
-from modelshrink.compress.prune import prune_magnitude
-from modelshrink.compress.quantize import (
+from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.prune import prune_magnitude
+from modelshrink.toolbox.quantize import (
     FloatConfig,
     PerChannelConfig,
     ScaledTernaryConfig,
@@ -25,7 +26,7 @@ from modelshrink.compress.quantize import (
     read_quantize_data_txt,
     scale_quant_params,
 )
-from modelshrink.compress.storage import (
+from modelshrink.toolbox.storage import (
     AffineEncoding,
     DenseEncoding,
     SparseEncoding,
@@ -35,7 +36,6 @@ from modelshrink.compress.storage import (
     model_size_report,
     save_model,
 )
-from modelshrink.errors import ModelshrinkError
 
 torch.set_num_threads(1)
 HH2 = "sublayers.2.cudnn_gru.weight_hh_l0"

@@ -12,9 +12,9 @@ import h5py
 import numpy as np
 import pytest
 
+from modelshrink.basecaller.compress.training_chunks import iter_training_chunks
 from modelshrink.cli import main
 from modelshrink.simulate.genome import read_fasta, reverse_complement
-from modelshrink.simulate.training_data import iter_training_chunks
 from modelshrink.simulate.truth import read_truth_table
 
 GENOME_LENGTH = 20_000

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from compress_fixtures import taiyaki_state_dict
 
-from modelshrink.compress.quantize import PerChannelConfig, ScaleQuantConfig
-from modelshrink.compress.spec import FinetuneSpec, parse_variant, parse_variants
+from modelshrink.basecaller.compress.spec import FinetuneSpec, parse_variant, parse_variants
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.quantize import PerChannelConfig, ScaleQuantConfig
 
 NAMES = list(taiyaki_state_dict())
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from modelshrink.compress.storage import (
+from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.storage import (
     FORMAT_VERSION,
     AffineEncoding,
     DenseEncoding,
@@ -26,7 +27,6 @@ from modelshrink.compress.storage import (
     save_model,
     unpack_bits,
 )
-from modelshrink.errors import ModelshrinkError
 
 torch.set_num_threads(1)
 ARCH = {"kind": "taiyaki-test", "layers": [1, 2, 3]}

@@ -17,21 +17,21 @@ import yaml
 
 from modelshrink.basecaller.basecall import chunk_boundaries
 from modelshrink.basecaller.checkpoint import load_taiyaki_checkpoint
+from modelshrink.basecaller.compress.finetune import batch_loss, finetune
+from modelshrink.basecaller.compress.model_variant import check_training_files
+from modelshrink.basecaller.compress.spec import FinetuneSpec, parse_variant
+from modelshrink.basecaller.compress.training_chunks import FORMAT_NAME, iter_training_chunks
+from modelshrink.basecaller.compress.training_set import load_training_set
+from modelshrink.basecaller.compress.training_sources import training_read_ids
 from modelshrink.basecaller.network import Architecture, build_network
 from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 from modelshrink.basecaller.signal.reads import med_mad_normalise
 from modelshrink.cli import main
-from modelshrink.compress.finetune import batch_loss, finetune
-from modelshrink.compress.prune import prune_magnitude
-from modelshrink.compress.spec import FinetuneSpec, parse_variant
-from modelshrink.compress.storage import save_model
-from modelshrink.compress.training_set import load_training_set
-from modelshrink.compress.training_sources import training_read_ids
-from modelshrink.compress.variant import check_training_files
 from modelshrink.errors import ModelshrinkError
 from modelshrink.fetch import fetch
 from modelshrink.simulate.fast5_writer import RUN_ID
-from modelshrink.simulate.training_data import FORMAT_NAME, iter_training_chunks
+from modelshrink.toolbox.prune import prune_magnitude
+from modelshrink.toolbox.storage import save_model
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Batched, chunked flip-flop basecalling of raw reads, faithful to Taiyaki's basecall.py.
 
-Per read (TAIYAKI_FACTS.md): signal in pA, median/MAD standardisation, chunks of
+Per read (docs/TAIYAKI_FACTS.md): signal in pA, median/MAD standardisation, chunks of
 `chunk_size` samples overlapping by `overlap`, the network, posterior decoding and
 Viterbi per chunk, paths stitched at the overlap midpoints, a base wherever the state
 changes. What differs is only how the work is scheduled: chunks of many reads share

@@ -10,12 +10,12 @@ import torch
 from torch import nn
 
 from modelshrink.basecaller.checkpoint import LEGACY_PICKLE_PREFIX, load_taiyaki_checkpoint
+from modelshrink.basecaller.compress.dynamic_int8 import is_dynamic_int8, quantize_dynamic_int8
+from modelshrink.basecaller.compress.int8_gru import Int8GRU
 from modelshrink.basecaller.gru_extension import compiled_kernels
 from modelshrink.basecaller.network import Architecture, FlipFlopNetwork, build_network
-from modelshrink.compress.dynamic_int8 import is_dynamic_int8, quantize_dynamic_int8
-from modelshrink.compress.int8_gru import Int8GRU
-from modelshrink.compress.storage import load_model, save_model
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.storage import load_model, save_model
 
 
 def is_taiyaki_checkpoint(path: Path) -> bool:

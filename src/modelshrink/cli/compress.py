@@ -34,7 +34,7 @@ from typing import Any
 
 from modelshrink.errors import ModelshrinkError
 
-log = logging.getLogger("modelshrink.compress")
+log = logging.getLogger("modelshrink.toolbox")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +113,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelshrink.compress.spec import parse_variant, validate_variants
+    from modelshrink.basecaller.compress.spec import parse_variant, validate_variants
 
     _check_arguments(args)
     variants = select_variants(read_spec_argument(args.spec), args.name)
@@ -122,19 +122,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"spec OK: {', '.join(map(str, variants))}")
         return 0
     ((name, raw),) = variants.items()
-    from modelshrink.compress.variant import check_training_files
+    from modelshrink.basecaller.compress.model_variant import check_training_files
 
     check_training_files(parse_variant(name, raw or {}), args.training)
 
     import torch
 
-    from modelshrink.compress.storage import load_model
-    from modelshrink.compress.variant import (
+    from modelshrink.basecaller.compress.model_variant import (
         FinetuneOptions,
         build_variant,
         variant_report,
         write_report,
     )
+    from modelshrink.toolbox.storage import load_model
 
     torch.set_num_threads(args.threads)
     spec = parse_variant(name, raw or {}, list(load_model(args.original).tensors))

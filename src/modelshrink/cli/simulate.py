@@ -178,13 +178,13 @@ def _reads(args: argparse.Namespace) -> int:
     import contextlib
 
     from modelshrink.errors import ModelshrinkError
+    from modelshrink.simulate.chunk_writer import ChunkWriter
     from modelshrink.simulate.fast5_writer import Fast5Writer
     from modelshrink.simulate.genome import read_fasta
     from modelshrink.simulate.pod5_writer import Pod5Writer
     from modelshrink.simulate.poremodel import load_pore_model
     from modelshrink.simulate.reads import plan_reads, simulate_reads
     from modelshrink.simulate.specs import ReadSpec, spec_from_mapping
-    from modelshrink.simulate.training_data import ChunkWriter
     from modelshrink.simulate.truth import TruthWriter
 
     if not any((args.fast5, args.pod5, args.truth, args.chunks)):

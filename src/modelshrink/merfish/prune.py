@@ -1,7 +1,7 @@
 """Magnitude pruning of the U-Net's conv weights via the shared toolbox, with in-place masks.
 
 Each selected weight tensor loses its `sparsity` fraction of smallest-magnitude entries (per
-layer, `modelshrink.compress.prune.prune_magnitude`). Only 4-D conv weights are candidates:
+layer, `modelshrink.toolbox.prune.prune_magnitude`). Only 4-D conv weights are candidates:
 biases and batch-norm parameters are tiny and pruning them saves nothing. The masks are
 re-applied after every fine-tuning step so the zeros stay zero.
 """
@@ -13,8 +13,8 @@ import fnmatch
 import torch
 from torch import nn
 
-from modelshrink.compress.prune import prune_magnitude
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.prune import prune_magnitude
 
 
 def prune_conv_weights(

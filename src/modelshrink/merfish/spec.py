@@ -10,8 +10,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Self
 
-from modelshrink.config_spec import spec_from_mapping
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.config_spec import spec_from_mapping
 
 ROUNDS = 8
 CHANNELS = ("647nm", "750nm")

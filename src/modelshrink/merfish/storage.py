@@ -1,4 +1,4 @@
-"""merFISH variants in the toolbox's one on-disk format (`modelshrink.compress.storage`).
+"""merFISH variants in the toolbox's one on-disk format (`modelshrink.toolbox.storage`).
 
 The file's size is the variant's stored size, so each variant stores what it claims:
 - float32 / dynamic int8 (which converts nothing in a conv U-Net): dense float32;
@@ -28,11 +28,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from modelshrink.compress import storage as toolbox
 from modelshrink.errors import ModelshrinkError, quoted
 from modelshrink.merfish import quantize
 from modelshrink.merfish.model import AnglerFISH
 from modelshrink.merfish.spec import ModelSpec
+from modelshrink.toolbox import storage as toolbox
 
 FLOAT_VARIANTS = ("float32", "dynamic_int8", "fp16", "pruned")
 INT8_VARIANTS = ("static_int8", "qat_int8")

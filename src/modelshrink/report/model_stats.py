@@ -16,8 +16,8 @@ from modelshrink.atomic import write_text_atomic
 
 def model_stats(path: Path) -> dict[str, Any]:
     """Bytes, parameters, non-zeros, bits/parameter and MACs per raw sample of a model."""
-    from modelshrink.compress.cost import model_cost
-    from modelshrink.compress.storage import load_model
+    from modelshrink.basecaller.compress.cost import model_cost
+    from modelshrink.toolbox.storage import load_model
 
     path = Path(path)
     model = load_model(path)

@@ -16,10 +16,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from modelshrink.basecaller.compress.training_chunks import SIMULATED_RUN_ID
 from modelshrink.simulate.reads import SimulatedRead
 from modelshrink.simulate.sink import RawSignalSink
 
-RUN_ID = "modelshrinksimulated0000000000000000000000"[:40]
+RUN_ID = SIMULATED_RUN_ID
 
 
 def _bytes(text: str) -> np.bytes_:

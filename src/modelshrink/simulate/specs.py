@@ -14,7 +14,7 @@ simulate:
 ```
 
 `signal` keys are the fields of `modelshrink.simulate.signal.SignalSpec`. Parsing (key and
-type checks, the nested `signal` section) is `modelshrink.config_spec.spec_from_mapping`,
+type checks, the nested `signal` section) is `modelshrink.toolbox.config_spec.spec_from_mapping`,
 re-exported here for the CLI.
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modelshrink.config_spec import spec_from_mapping
 from modelshrink.simulate.signal import SignalSpec
+from modelshrink.toolbox.config_spec import spec_from_mapping
 
 __all__ = ["GenomeSpec", "ReadSpec", "SignalSpec", "VariantSpec", "spec_from_mapping"]
 

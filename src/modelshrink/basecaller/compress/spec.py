@@ -27,14 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelshrink.compress.layout import (
+from modelshrink.basecaller.compress.layout import (
     GRU_MODULE,
     GRU_WEIGHTS,
     TAIYAKI_PARAMETER_NAMES,
     is_gru_weight,
 )
-from modelshrink.compress.names import assign_layers, assign_values, layer_names, match_names
-from modelshrink.compress.quantize_config import (
+from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.names import assign_layers, assign_values, layer_names, match_names
+from modelshrink.toolbox.quantize_config import (
     FloatConfig,
     PerChannelConfig,
     QuantizeConfig,
@@ -43,8 +44,7 @@ from modelshrink.compress.quantize_config import (
     TernaryConfig,
     check_bits,
 )
-from modelshrink.compress.sparsity import check_sparsity, read_prune_data_txt
-from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.sparsity import check_sparsity, read_prune_data_txt
 
 PRUNE_METHODS = ("magnitude", "global", "structured", "obs")
 SCHEMES = (

@@ -23,17 +23,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from modelshrink.compress.int8_gru import Int8GRU
-from modelshrink.compress.layout import network_layout
-from modelshrink.compress.quantize import PerChannelConfig, quantize_per_channel
-from modelshrink.compress.storage import (
+from modelshrink.basecaller.compress.int8_gru import Int8GRU
+from modelshrink.basecaller.compress.layout import network_layout
+from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.quantize import PerChannelConfig, quantize_per_channel
+from modelshrink.toolbox.storage import (
     StoredModel,
     TensorEncoding,
     compact_encoding,
     load_model,
     save_model,
 )
-from modelshrink.errors import ModelshrinkError
 
 #: How the weights that run in int8 are stored; matches the observer below.
 STORED_CONFIG = PerChannelConfig(bits=8, axis=0, scale_dtype="float16")

@@ -14,10 +14,17 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from modelshrink.compress.layout import is_frozen
 from modelshrink.errors import ModelshrinkError
 
 _GLOB_CHARS = frozenset("*?[")
+#: Tensors no method may change: Taiyaki's redundant GRU bias, always zero (never
+#: pruned, quantized or trained). No other family has a tensor of this name.
+FROZEN_SUFFIX = "bias_hh_l0"
+
+
+def is_frozen(name: str) -> bool:
+    """True for tensors that must stay exactly as they are (Taiyaki's zero GRU bias)."""
+    return name.endswith(FROZEN_SUFFIX)
 
 
 def is_glob(pattern: str) -> bool:

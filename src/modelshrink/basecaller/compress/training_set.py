@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelshrink.compress.training_sources import (
+from modelshrink.basecaller.compress.training_sources import (
     REAL,
     iter_source_chunks,
     origin_label,

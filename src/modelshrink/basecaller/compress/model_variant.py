@@ -19,36 +19,37 @@ from typing import Any
 import torch
 
 from modelshrink.atomic import write_text_atomic
-from modelshrink.compress.cost import model_cost
-from modelshrink.compress.dynamic_int8 import EXECUTION, save_dynamic_int8
-from modelshrink.compress.finetune import (
+from modelshrink.basecaller.compress.cost import model_cost
+from modelshrink.basecaller.compress.dynamic_int8 import EXECUTION, save_dynamic_int8
+from modelshrink.basecaller.compress.finetune import (
     FakeQuantization,
     FinetuneResult,
     finetune,
     write_loss_log,
 )
-from modelshrink.compress.obs_prune import (
+from modelshrink.basecaller.compress.obs_prune import (
     calibration_chunk_samples,
     calibration_signals,
     prune_obs,
 )
-from modelshrink.compress.prune import prune_global, prune_magnitude, prune_structured
-from modelshrink.compress.quantize import quantize_tensors
-from modelshrink.compress.spec import PruneSpec, VariantSpec
-from modelshrink.compress.storage import (
-    compact_encoding,
-    load_model,
-    model_size_report,
-    save_model,
-)
-from modelshrink.compress.training_set import TrainingSet, load_training_set
-from modelshrink.compress.training_sources import (
+from modelshrink.basecaller.compress.spec import PruneSpec, VariantSpec
+from modelshrink.basecaller.compress.structured_prune import prune_structured
+from modelshrink.basecaller.compress.training_set import TrainingSet, load_training_set
+from modelshrink.basecaller.compress.training_sources import (
     UNTUNED,
     label_origins,
     origin_label,
     refuse_unlabelled,
 )
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.prune import prune_global, prune_magnitude
+from modelshrink.toolbox.quantize import quantize_tensors
+from modelshrink.toolbox.storage import (
+    compact_encoding,
+    load_model,
+    model_size_report,
+    save_model,
+)
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from modelshrink.atomic import atomic_output
-from modelshrink.compress.safetensors_layout import MAX_DIMENSIONS, check_layout, is_int_list
 from modelshrink.errors import ModelshrinkError, quoted
+from modelshrink.toolbox.safetensors_layout import MAX_DIMENSIONS, check_layout, is_int_list
 
 FORMAT_VERSION = "modelshrink/2"
 #: Older formats still read when every tensor is dense (their dense layout is ours).

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from modelshrink.compress.layout import network_layout
+from modelshrink.basecaller.compress.layout import network_layout
 from modelshrink.errors import ModelshrinkError
 
 

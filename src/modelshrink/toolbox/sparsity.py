@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from modelshrink.compress.names import read_name_list
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.names import read_name_list
 
 
 def check_sparsity(value: object, where: str) -> float:

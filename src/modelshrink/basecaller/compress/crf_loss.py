@@ -58,7 +58,7 @@ def transition_index(source: torch.Tensor, dest: torch.Tensor, nbase: int) -> to
     """Index into the 2*nbase*(nbase+1) scores of the transition source -> dest.
 
     Into flip b from any state s: b * 2nbase + s; into flop b from flip b:
-    2nbase^2 + b; flop b staying: 2nbase^2 + nbase + b (TAIYAKI_FACTS.md layout). The
+    2nbase^2 + b; flop b staying: 2nbase^2 + nbase + b (docs/TAIYAKI_FACTS.md layout). The
     caller only asks for allowed transitions.
     """
     into_flip = dest * 2 * nbase + source

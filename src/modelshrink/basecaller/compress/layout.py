@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.names import FROZEN_SUFFIX
 
-#: Taiyaki's redundant GRU bias: always zero, never pruned, quantized or trained.
-FROZEN_SUFFIX = "bias_hh_l0"
 #: The module of a GRU layer's tensors and its two weight matrices (input, recurrent).
 GRU_MODULE = "cudnn_gru"
 GRU_WEIGHTS = ("weight_ih_l0", "weight_hh_l0")
@@ -103,7 +102,7 @@ def parameter_names(architecture: Mapping[str, Any]) -> list[str]:
 
 
 def _taiyaki_r941_architecture() -> dict[str, Any]:
-    """The layer sizes of Taiyaki's pretrained R9.4.1 flip-flop GRU (TAIYAKI_FACTS.md)."""
+    """The layer sizes of Taiyaki's pretrained R9.4.1 flip-flop GRU (docs/TAIYAKI_FACTS.md)."""
     gru = {"type": "gru", "insize": 96, "size": 96}
     conv = {"type": "convolution", "insize": 1, "size": 96, "winlen": 19, "stride": 4}
     output = {"type": "global_norm_flipflop", "insize": 96, "nbase": 4}
@@ -119,8 +118,3 @@ TAIYAKI_PARAMETER_NAMES: tuple[str, ...] = tuple(parameter_names(_taiyaki_r941_a
 def is_gru_weight(name: str) -> bool:
     """True for a GRU's input or recurrent weight matrix (what OBS pruning can prune)."""
     return name.endswith(tuple(f"{GRU_MODULE}.{weight}" for weight in GRU_WEIGHTS))
-
-
-def is_frozen(name: str) -> bool:
-    """True for tensors that must stay exactly as they are (Taiyaki's zero GRU bias)."""
-    return name.endswith(FROZEN_SUFFIX)

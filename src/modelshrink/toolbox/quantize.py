@@ -28,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from modelshrink.compress.names import match_names, read_name_list, selectable
-from modelshrink.compress.quantize_config import (  # noqa: F401  (re-exported)
+from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.names import match_names, read_name_list, selectable
+from modelshrink.toolbox.quantize_config import (  # noqa: F401  (re-exported)
     FloatConfig,
     PerChannelConfig,
     QuantizeConfig,
@@ -38,7 +39,7 @@ from modelshrink.compress.quantize_config import (  # noqa: F401  (re-exported)
     TernaryConfig,
     check_bits,
 )
-from modelshrink.compress.storage import (
+from modelshrink.toolbox.storage import (
     AffineEncoding,
     DenseEncoding,
     TensorEncoding,
@@ -47,7 +48,6 @@ from modelshrink.compress.storage import (
     log8_decode,
     log8_encode,
 )
-from modelshrink.errors import ModelshrinkError
 
 
 def _float32(x: torch.Tensor) -> torch.Tensor:

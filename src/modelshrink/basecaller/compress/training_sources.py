@@ -28,11 +28,14 @@ import h5py
 import numpy as np
 
 from modelshrink.basecaller.basecall import chunk_boundaries
+from modelshrink.basecaller.compress.training_chunks import (
+    SIMULATED_RUN_ID,
+    iter_training_chunks,
+    stored_chunk_samples,
+)
 from modelshrink.basecaller.signal.discover import READ_SUFFIXES, find_read_files, iter_reads
 from modelshrink.basecaller.signal.reads import UncallableReadError, med_mad_normalise
 from modelshrink.errors import ModelshrinkError
-from modelshrink.simulate.fast5_writer import RUN_ID as SIMULATED_RUN_ID
-from modelshrink.simulate.training_data import iter_training_chunks, stored_chunk_samples
 
 log = logging.getLogger(__name__)
 

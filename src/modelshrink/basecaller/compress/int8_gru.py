@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from modelshrink.basecaller.compress.int8_path import AVX2, TORCHSCRIPT, int8_gru_path
 from modelshrink.basecaller.gru_extension import compiled_kernels
 from modelshrink.basecaller.gru_kernel import (
     BlockSteps,
@@ -33,7 +34,6 @@ from modelshrink.basecaller.gru_kernel import (
     input_bias,
     projected_steps,
 )
-from modelshrink.compress.int8_path import AVX2, TORCHSCRIPT, int8_gru_path
 from modelshrink.errors import ModelshrinkError
 
 INT8_MAX = 127

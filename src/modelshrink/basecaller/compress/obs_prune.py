@@ -28,13 +28,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from modelshrink.compress.layout import network_layout
-from modelshrink.compress.names import assign_values
-from modelshrink.compress.prune import PruneResult, apply_masks
-from modelshrink.compress.sparsity import check_sparsity, pruned_count
-from modelshrink.compress.training_set import TrainingSet
+from modelshrink.basecaller.compress.layout import network_layout
+from modelshrink.basecaller.compress.training_chunks import (
+    DEFAULT_CHUNK_SAMPLES,
+    stored_chunk_samples,
+)
+from modelshrink.basecaller.compress.training_set import TrainingSet
 from modelshrink.errors import ModelshrinkError
-from modelshrink.simulate.training_data import DEFAULT_CHUNK_SAMPLES, stored_chunk_samples
+from modelshrink.toolbox.names import assign_values
+from modelshrink.toolbox.prune import PruneResult, apply_masks
+from modelshrink.toolbox.sparsity import check_sparsity, pruned_count
 
 DAMPING = 0.01
 #: At most this many training chunks calibrate (each adds ~0.4 MB of activations per

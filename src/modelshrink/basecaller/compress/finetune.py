@@ -38,14 +38,14 @@ import torch
 from torch.func import functional_call
 
 from modelshrink.atomic import write_text_atomic
+from modelshrink.basecaller.compress.crf_loss import flipflop_kl, flipflop_nll
+from modelshrink.basecaller.compress.layout import network_layout
+from modelshrink.basecaller.compress.spec import FinetuneSpec
+from modelshrink.basecaller.compress.training_set import TrainingBatch, TrainingSet
 from modelshrink.basecaller.network import Architecture, FlipFlopNetwork, build_network
-from modelshrink.compress.crf_loss import flipflop_kl, flipflop_nll
-from modelshrink.compress.layout import is_frozen, network_layout
-from modelshrink.compress.names import match_names, selectable
-from modelshrink.compress.quantize import QuantizeConfig, fake_quantize
-from modelshrink.compress.spec import FinetuneSpec
-from modelshrink.compress.training_set import TrainingBatch, TrainingSet
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.names import is_frozen, match_names, selectable
+from modelshrink.toolbox.quantize import QuantizeConfig, fake_quantize
 
 ALL_LAYERS = "all"
 
