@@ -46,10 +46,10 @@ from modelshrink.merfish.dataset import MerfishSplit, read_split
 from modelshrink.merfish.evaluate import evaluate_file
 from modelshrink.merfish.inference import make_execution, tiles_per_call
 from modelshrink.merfish.int8_glue import aten_glue, fused_glue
+from modelshrink.merfish.model_variants import make_variant
 from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import MerfishConfig
 from modelshrink.merfish.train import new_model, train_model
-from modelshrink.merfish.variants import make_variant
 from modelshrink.toolbox.storage import model_size_report
 
 METRICS = ("position_accuracy", "position_jaccard", "barcode_accuracy", "barcode_jaccard")

@@ -85,4 +85,4 @@ def test_every_package_is_known() -> None:
     """A new top-level package must be placed in docs/ARCHITECTURE.md and here."""
     known = {*FAMILIES, *BASE, "toolbox", "cli", "report", "simulate", "evaluate"}
     known |= {"calling", "workflow", "__init__"}
-    assert ALL_PACKAGES <= known, ALL_PACKAGES - known
+    assert known >= ALL_PACKAGES, ALL_PACKAGES - known

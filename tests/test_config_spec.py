@@ -8,7 +8,7 @@ import pytest
 
 from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec
-from modelshrink.simulate.specs import ReadSpec, SignalSpec, VariantSpec
+from modelshrink.simulate.specs import GenomicVariantSpec, ReadSpec, SignalSpec
 from modelshrink.toolbox.config_spec import spec_from_mapping
 
 
@@ -27,7 +27,7 @@ def test_values_are_typed_and_defaults_kept() -> None:
     assert spec.signal.noise_scale == 2.0
     assert spec.signal.dwell_shape == SignalSpec().dwell_shape
     assert spec.min_length == 500
-    assert spec_from_mapping(VariantSpec, {"sample_name": 7}, "v").sample_name == "7"
+    assert spec_from_mapping(GenomicVariantSpec, {"sample_name": 7}, "v").sample_name == "7"
     assert spec_from_mapping(ModelSpec, {"width": 1}, "m") == ModelSpec(width=1.0)
     assert spec_from_mapping(ReadSpec, None, "reads") == ReadSpec()
 

@@ -16,10 +16,10 @@ from modelshrink.merfish import quantize, storage
 from modelshrink.merfish.dataset import MerfishSplit, read_split
 from modelshrink.merfish.int8_glue import aten_glue, fused_glue
 from modelshrink.merfish.int8_lowering import lower_int8
+from modelshrink.merfish.model_variants import make_variant
 from modelshrink.merfish.simulate import write_dataset
 from modelshrink.merfish.spec import ModelSpec, SimulationSpec, TrainSpec, VariantSpec
 from modelshrink.merfish.train import dihedral, evaluate_loss, new_model, train_model
-from modelshrink.merfish.variants import make_variant
 from modelshrink.toolbox import storage as toolbox
 
 torch.set_num_threads(1)

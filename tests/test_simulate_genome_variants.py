@@ -13,7 +13,7 @@ import pytest
 from modelshrink.cli import main
 from modelshrink.errors import ModelshrinkError
 from modelshrink.simulate.genome import acgt_segments, random_genome, read_fasta
-from modelshrink.simulate.variants import Variant, apply_variants, simulate_variants
+from modelshrink.simulate.genomic_variants import Variant, apply_variants, simulate_variants
 
 needs_bcftools = pytest.mark.skipif(shutil.which("bcftools") is None, reason="bcftools not on PATH")
 

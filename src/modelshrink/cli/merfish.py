@@ -179,7 +179,7 @@ def _train(args: argparse.Namespace) -> int:
 def _compress(args: argparse.Namespace) -> int:
     from modelshrink.merfish import storage
     from modelshrink.merfish.dataset import read_split
-    from modelshrink.merfish.variants import make_variant
+    from modelshrink.merfish.model_variants import make_variant
 
     config = _load_settings(args)
     variant = config.variant(args.variant)

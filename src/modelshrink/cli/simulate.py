@@ -152,11 +152,15 @@ def _variants(args: argparse.Namespace) -> int:
     import numpy as np
 
     from modelshrink.simulate.genome import read_fasta, write_fasta
-    from modelshrink.simulate.specs import VariantSpec, spec_from_mapping
-    from modelshrink.simulate.variants import apply_variants, simulate_variants, write_truth_vcf
+    from modelshrink.simulate.genomic_variants import (
+        apply_variants,
+        simulate_variants,
+        write_truth_vcf,
+    )
+    from modelshrink.simulate.specs import GenomicVariantSpec, spec_from_mapping
 
     spec = spec_from_mapping(
-        VariantSpec, _section(args, "variants", VARIANT_KEYS), "simulate.variants"
+        GenomicVariantSpec, _section(args, "variants", VARIANT_KEYS), "simulate.variants"
     )
     reference = read_fasta(args.reference)
     variants = simulate_variants(

@@ -22,7 +22,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
-from modelshrink.evaluate.variants import Variant
+from modelshrink.evaluate.genomic_variants import Variant
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelshrink.atomic import write_text_atomic
+from modelshrink.evaluate.genomic_variants import Variant
 from modelshrink.evaluate.reference import ReferenceGenome
-from modelshrink.evaluate.variants import Variant
 
 SUMMARY_COLUMNS = (
     "Type",

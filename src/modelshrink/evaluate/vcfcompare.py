@@ -21,10 +21,10 @@ from pathlib import Path
 
 from modelshrink.errors import ModelshrinkError
 from modelshrink.evaluate import happy_output
+from modelshrink.evaluate.genomic_variants import Variant
 from modelshrink.evaluate.haplotypes import match_contig
 from modelshrink.evaluate.reference import ReferenceGenome
 from modelshrink.evaluate.regions import ConfidentRegions, read_bed
-from modelshrink.evaluate.variants import Variant
 from modelshrink.evaluate.vcfread import CallSet, read_callset
 
 

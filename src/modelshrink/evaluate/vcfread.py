@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelshrink.errors import ModelshrinkError
+from modelshrink.evaluate.genomic_variants import Variant, normalise_allele
 from modelshrink.evaluate.reference import ReferenceGenome
-from modelshrink.evaluate.variants import Variant, normalise_allele
 from modelshrink.evaluate.vcftext import VcfReader, VcfRecord, allele_kind
 
 log = logging.getLogger(__name__)

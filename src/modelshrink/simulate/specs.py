@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from modelshrink.simulate.signal import SignalSpec
 from modelshrink.toolbox.config_spec import spec_from_mapping
 
-__all__ = ["GenomeSpec", "ReadSpec", "SignalSpec", "VariantSpec", "spec_from_mapping"]
+__all__ = ["GenomeSpec", "GenomicVariantSpec", "ReadSpec", "SignalSpec", "spec_from_mapping"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class GenomeSpec:
 
 
 @dataclass(frozen=True)
-class VariantSpec:
+class GenomicVariantSpec:
     snps: int = 100
     indels: int = 20
     max_indel: int = 10
