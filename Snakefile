@@ -17,6 +17,7 @@ include: "rules/common.smk"
 report: "report/workflow.rst"
 
 
+include: "rules/settings.smk"
 include: "rules/model.smk"
 include: "rules/demo_data.smk"
 include: "rules/basecall.smk"

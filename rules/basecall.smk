@@ -2,6 +2,7 @@ rule basecall_reads:
     input:
         model=get_model,
         reads=get_reads,
+        settings="results/settings/basecall.json",
     output:
         fastq="results/basecalls/{variant}/{sample}.fastq.gz",
         summary="results/basecalls/{variant}/{sample}.speed.tsv",
@@ -15,14 +16,7 @@ rule basecall_reads:
     resources:
         mem_mb=4000,
         gpu=get_basecall_gpus,
-    params:
-        batch_size=config["basecall"]["batch_size"],
-        chunk_size=config["basecall"]["chunk_size"],
-        overlap=config["basecall"]["overlap"],
-        device=config["basecall"]["device"],
     shell:
         "modelshrink basecall {input.model:q} {input.reads:q} -o {output.fastq:q} "
-        "--summary {output.summary:q} --threads {threads} --batch-size {params.batch_size} "
-        "--chunk-size {params.chunk_size} --overlap {params.overlap} --device {params.device} "
-        "--no-progress "
-        "> {log:q} 2>&1"
+        "--summary {output.summary:q} --threads {threads} --settings {input.settings:q} "
+        "--no-progress > {log:q} 2>&1"

@@ -1,20 +1,6 @@
-rule simulate_settings:
-    output:
-        f"{DEMO_DIR}/simulate.yaml",
-    log:
-        "logs/demo/simulate_settings.log",
-    conda:
-        "../envs/modelshrink.yaml"
-    threads: 1
-    params:
-        settings=get_simulate_settings,
-    shell:
-        "printf '%s\\n' {params.settings:q} > {output:q} 2> {log:q}"
-
-
 rule simulate_genome:
     input:
-        rules.simulate_settings.output,
+        "results/settings/simulate.json",
     output:
         f"{DEMO_DIR}/reference.fasta",
     log:
@@ -23,12 +9,12 @@ rule simulate_genome:
         "../envs/modelshrink.yaml"
     threads: 1
     shell:
-        "modelshrink simulate genome --config {input:q} -o {output:q} > {log:q} 2>&1"
+        "modelshrink simulate genome --settings {input:q} -o {output:q} > {log:q} 2>&1"
 
 
 rule simulate_variants:
     input:
-        settings=rules.simulate_settings.output,
+        settings="results/settings/simulate.json",
         reference=rules.simulate_genome.output,
     output:
         vcf=f"{DEMO_DIR}/truth.vcf.gz",
@@ -40,14 +26,14 @@ rule simulate_variants:
         "../envs/modelshrink.yaml"
     threads: 1
     shell:
-        "modelshrink simulate variants --config {input.settings:q} "
+        "modelshrink simulate variants --settings {input.settings:q} "
         "--reference {input.reference:q} --vcf {output.vcf:q} "
         "--sample-fasta {output.sample:q} > {log:q} 2>&1"
 
 
 rule simulate_reads:
     input:
-        settings=rules.simulate_settings.output,
+        settings="results/settings/simulate.json",
         genome=rules.simulate_variants.output.sample,
     output:
         fast5=f"{DEMO_DIR}/reads.fast5",
@@ -62,7 +48,7 @@ rule simulate_reads:
         "../envs/modelshrink.yaml"
     threads: 1
     shell:
-        "modelshrink simulate reads --config {input.settings:q} --genome {input.genome:q} "
+        "modelshrink simulate reads --settings {input.settings:q} --genome {input.genome:q} "
         "--fast5 {output.fast5:q} --pod5 {output.pod5:q} --truth {output.truth:q} "
         "--chunks {output.chunks:q} > {log:q} 2>&1"
 

@@ -1,9 +1,12 @@
 # merFISH spot detector (anglerFISH): tiles -> float32 network -> variants -> scores -> report.
-# Settings: the merfish: section of config/config.yaml (config/README.md); every job gets
-# only its own settings as params, so editing one variant reruns that variant alone.
+# Settings: the merfish: section of config/config.yaml (config/README.md); every job reads
+# only its own settings file (rules/settings.smk), so editing one variant reruns that
+# variant alone.
 
 
 rule merfish_simulate:
+    input:
+        settings="results/settings/merfish/simulate.json",
     output:
         directory("results/merfish/data"),
     log:
@@ -13,15 +16,15 @@ rule merfish_simulate:
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
-    params:
-        settings=get_merfish_simulation_settings,
     shell:
-        "modelshrink merfish simulate {params.settings} --out {output:q} > {log:q} 2>&1"
+        "modelshrink merfish simulate --settings {input.settings:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule merfish_train:
     input:
-        get_merfish_data,
+        data=get_merfish_data,
+        settings="results/settings/merfish/train.json",
     output:
         model="results/merfish/train/float32.safetensors",
         history="results/merfish/train/history.json",
@@ -35,10 +38,9 @@ rule merfish_train:
     threads: 1
     resources:
         mem_mb=4000,
-    params:
-        settings=get_merfish_train_settings,
     shell:
-        "modelshrink merfish train {params.settings} --data {input:q} --out {output.model:q} "
+        "modelshrink merfish train --settings {input.settings:q} --data {input.data:q} "
+        "--out {output.model:q} "
         "--history {output.history:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -46,6 +48,7 @@ rule merfish_compress:
     input:
         model=rules.merfish_train.output.model,
         data=get_merfish_data,
+        settings="results/settings/merfish/compress/{merfish_variant}.json",
     output:
         model="results/merfish/variants/{merfish_variant}.safetensors",
         summary="results/merfish/variants/{merfish_variant}.json",
@@ -58,10 +61,8 @@ rule merfish_compress:
     threads: 1
     resources:
         mem_mb=4000,
-    params:
-        settings=get_merfish_variant_settings,
     shell:
-        "modelshrink merfish compress {params.settings} --model {input.model:q} "
+        "modelshrink merfish compress --settings {input.settings:q} --model {input.model:q} "
         "--data {input.data:q} --variant {wildcards.merfish_variant} --out {output.model:q} "
         "--summary {output.summary:q} --threads {threads} > {log:q} 2>&1"
 
@@ -71,6 +72,7 @@ rule merfish_evaluate:
         model=rules.merfish_compress.output.model,
         reference=rules.merfish_train.output.model,
         data=get_merfish_data,
+        settings="results/settings/merfish/evaluate.json",
     output:
         metrics="results/merfish/evaluation/{merfish_variant}.json",
         curves="results/merfish/evaluation/{merfish_variant}.curves.tsv",
@@ -93,12 +95,9 @@ rule merfish_evaluate:
     threads: 1
     resources:
         mem_mb=2000,
-    params:
-        evaluation=get_merfish_evaluation,
     shell:
         "modelshrink merfish evaluate --model {input.model:q} --data {input.data:q} "
-        "--split {params.evaluation[split]} --runtime {params.evaluation[runtime]} "
-        "--repeats {params.evaluation[repeats]} --reference {input.reference:q} "
+        "--settings {input.settings:q} --reference {input.reference:q} "
         "--out {output.metrics:q} "
         "--curves {output.curves:q} --maps {output.maps:q} --threads {threads} > {log:q} 2>&1"
 
@@ -107,6 +106,7 @@ rule merfish_report:
     input:
         reference=rules.merfish_train.output.model,
         results=get_merfish_summary_inputs,
+        settings="results/settings/merfish/report.json",
     output:
         report(
             "results/merfish/summary.tsv",
@@ -119,10 +119,8 @@ rule merfish_report:
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
-    params:
-        manifest=get_merfish_manifest,
     shell:
-        "modelshrink report merfish --manifest {params.manifest:q} "
+        "modelshrink report merfish --settings {input.settings:q} "
         "--reference {input.reference:q} -o {output:q} > {log:q} 2>&1"
 
 
@@ -155,13 +153,12 @@ rule merfish_plots:
         "../envs/modelshrink.yaml"
     threads: 1
     shell:
-        "(modelshrink report merfish-plots --summary {input.summary:q} "
+        "modelshrink report merfish-plots --summary {input.summary:q} "
         "--size-plot {output.size:q} --speed-plot {output.speed:q} "
-        "&& modelshrink merfish plot --curves {input.curves:q} --out {output.curves:q}) "
-        "> {log:q} 2>&1"
+        "--curves {input.curves:q} --curves-plot {output.curves:q} > {log:q} 2>&1"
 
 
 # `snakemake --cores 2 merfish_all` runs the merFISH branch alone.
 rule merfish_all:
     input:
-        get_merfish_output(),
+        PLAN.merfish_outputs(),

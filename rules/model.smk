@@ -22,10 +22,10 @@ rule training_fetch:
         "../envs/modelshrink.yaml"
     threads: 1
     params:
-        source=get_mapped_signal_source,
-        sha256=get_mapped_signal_sha256,
+        entry=get_mapped_signal_entry,
     shell:
-        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+        "modelshrink fetch {params.entry[source]:q} {output:q} --sha256 {params.entry[sha256]} "
+        "> {log:q} 2>&1"
 
 
 rule model_convert:
@@ -48,10 +48,10 @@ rule compress_model:
     input:
         model=get_compress_source,
         training=get_training_data,
+        settings="results/settings/compress/{variant}.json",
     output:
         model="results/models/{variant}.safetensors",
         report="results/models/{variant}.report.json",
-        spec="results/models/{variant}.spec.json",
     log:
         "logs/model/compress/{variant}.log",
     benchmark:
@@ -65,13 +65,11 @@ rule compress_model:
     resources:
         mem_mb=4000,
     params:
-        spec=get_variant_spec,
         training=get_training_option,
     shell:
-        "(printf '%s\\n' {params.spec:q} > {output.spec:q} "
-        "&& modelshrink compress {input.model:q} {output.model:q} --name {wildcards.variant} "
-        "--spec {output.spec:q} --report {output.report:q} {params.training} "
-        "--threads {threads} --no-progress) > {log:q} 2>&1"
+        "modelshrink compress {input.model:q} {output.model:q} --name {wildcards.variant} "
+        "--settings {input.settings:q} --report {output.report:q} {params.training} "
+        "--threads {threads} --no-progress > {log:q} 2>&1"
 
 
 rule model_stats:

@@ -10,10 +10,10 @@ rule real_reads_fetch:
         "../envs/modelshrink.yaml"
     threads: 1
     params:
-        source=get_real_read_source,
-        sha256=get_real_read_sha256,
+        entry=get_real_read_entry,
     shell:
-        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+        "modelshrink fetch {params.entry[source]:q} {output:q} --sha256 {params.entry[sha256]} "
+        "> {log:q} 2>&1"
 
 
 rule real_reference_fetch:
@@ -25,16 +25,17 @@ rule real_reference_fetch:
         "../envs/modelshrink.yaml"
     threads: 1
     params:
-        source=get_real_reference_source,
-        sha256=get_real_reference_sha256,
+        entry=get_real_reference_entry,
     shell:
-        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+        "modelshrink fetch {params.entry[source]:q} {output:q} --sha256 {params.entry[sha256]} "
+        "> {log:q} 2>&1"
 
 
 use rule basecall_reads as basecall_real_reads with:
     input:
         model=get_model,
         reads=get_real_read_files,
+        settings="results/settings/basecall.json",
     output:
         fastq="results/real_reads/basecalls/{variant}.fastq.gz",
         summary="results/real_reads/basecalls/{variant}.speed.tsv",

@@ -1,6 +1,7 @@
 rule report_summary:
     input:
-        get_summary_inputs,
+        files=get_summary_inputs,
+        settings="results/settings/report/summary.json",
     output:
         report(
             "results/summary.tsv",
@@ -12,17 +13,15 @@ rule report_summary:
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
-    params:
-        manifest=get_summary_manifest,
     shell:
-        "modelshrink report summary --manifest {params.manifest:q} -o {output:q} "
-        "> {log:q} 2>&1"
+        "modelshrink report summary --settings {input.settings:q} -o {output:q} > {log:q} 2>&1"
 
 
 rule report_plots:
     input:
         summary=rules.report_summary.output,
         read_identity=get_read_identity_tables,
+        settings="results/settings/report/summary.json",
     output:
         read_identity=report(
             "results/plots/read_identity.svg",
@@ -49,9 +48,7 @@ rule report_plots:
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
-    params:
-        manifest=get_summary_manifest,
     shell:
-        "modelshrink report plots --summary {input.summary:q} --manifest {params.manifest:q} "
+        "modelshrink report plots --summary {input.summary:q} --settings {input.settings:q} "
         "--read-identity-plot {output.read_identity:q} --pareto-plot {output.pareto:q} "
         "--change-plot {output.change:q} --f1-plot {output.f1:q} > {log:q} 2>&1"

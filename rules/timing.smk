@@ -10,6 +10,7 @@ rule basecall_timing:
     input:
         models=get_timing_models,
         reads=get_reads,
+        settings="results/settings/timing.json",
     output:
         timing="results/timing/{sample}.tsv",
         runs="results/timing/{sample}.runs.tsv",
@@ -26,17 +27,7 @@ rule basecall_timing:
     params:
         models=get_timing_model_arguments,
         basecall_threads=get_timing_basecall_threads,
-        max_samples=TIMING["max_samples"],
-        repeats=TIMING["repeats"],
-        max_seconds=TIMING["max_seconds"],
-        batch_size=config["basecall"]["batch_size"],
-        chunk_size=config["basecall"]["chunk_size"],
-        overlap=config["basecall"]["overlap"],
-        device=config["basecall"]["device"],
     shell:
         "modelshrink timing {params.models} --reads {input.reads:q} -o {output.timing:q} "
-        "--runs {output.runs:q} --max-samples {params.max_samples} "
-        "--repeats {params.repeats} --max-seconds {params.max_seconds} "
-        "--threads {params.basecall_threads} --batch-size {params.batch_size} "
-        "--chunk-size {params.chunk_size} --overlap {params.overlap} "
-        "--device {params.device} > {log:q} 2>&1"
+        "--runs {output.runs:q} --threads {params.basecall_threads} "
+        "--settings {input.settings:q} > {log:q} 2>&1"

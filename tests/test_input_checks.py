@@ -9,7 +9,7 @@ import pysam
 import pytest
 
 from modelshrink.errors import ModelshrinkError
-from modelshrink.input_checks import (
+from modelshrink.workflow.sample_files import (
     check_fasta,
     check_reads,
     check_sample_files,

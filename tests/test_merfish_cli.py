@@ -57,8 +57,8 @@ def test_simulate_train_compress_evaluate_plot(
                  "--out", str(results / "x.json"), "--reference", str(pruned)]) == 1  # fmt: skip
     assert "sparse60.safetensors: is a pruned model; expected float32" in capsys.readouterr().err
     curves = results / "curves.png"
-    assert main(["merfish", "plot", "--curves", str(results / "float32.tsv"),
-                 str(results / "sparse60.tsv"), "--out", str(curves)]) == 0  # fmt: skip
+    assert main(["report", "merfish-plots", "--curves", str(results / "float32.tsv"),
+                 str(results / "sparse60.tsv"), "--curves-plot", str(curves)]) == 0  # fmt: skip
     assert curves.stat().st_size > 10_000 and (results / "float32.png").is_file()
 
 

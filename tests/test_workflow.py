@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -168,7 +169,10 @@ def test_timing_job_holds_every_core_and_times_with_basecall_threads(tmp_path: P
     assert re.search(r"^\s+threads: 3$", job, re.MULTILINE), job
     command = job.split("Shell command: ", 1)[1]
     assert command.startswith("modelshrink timing original=results/models/original.safetensors ")
-    assert "--threads 2 " in command and "--repeats 3 " in command
+    assert "--threads 2 " in command and "--settings results/settings/timing.json" in command
+    run_snakemake(workdir, "--cores", "1", "results/settings/timing.json")
+    settings = json.loads((workdir / "results" / "settings" / "timing.json").read_text())
+    assert settings["timing"]["repeats"] == 3 and settings["basecall"]["chunk_size"] == 1000
 
 
 def test_dry_run_compresses_a_variant_from_its_base(tmp_path: Path) -> None:
@@ -459,14 +463,14 @@ def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:
     config["calling"]["caller"] = "clair3"
     config["calling"]["clair3"]["model_path"] = str(tmp_path)
     workdir = copy_workflow(tmp_path / "wf", config)
-    result = run_snakemake(workdir, "--cores", "1", "results/demo/simulate.yaml", check=False)
+    result = run_snakemake(workdir, "--cores", "1", "results/settings/simulate.json", check=False)
     assert result.returncode != 0
     errors = result.stdout + result.stderr
     assert (
         "missing tools on PATH" in errors
         and "run_clair3.sh: run with --sdm conda (envs/clair3.yaml)" in errors
     )
-    assert not (workdir / "results" / "demo" / "simulate.yaml").exists()
+    assert not (workdir / "results" / "settings" / "simulate.json").exists()
 
 
 # --- a tiny real run ----------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from modelshrink.basecaller.signal.reads import MIN_CALLABLE_SAMPLES, SkipReason
+from modelshrink.cli.settings_file import apply_settings_file
 from modelshrink.errors import ModelshrinkError
 
 log = logging.getLogger("modelshrink.basecaller.basecall")
@@ -24,13 +25,39 @@ log = logging.getLogger("modelshrink.basecaller.basecall")
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """Device, batch, chunk, overlap and threads (shared with `modelshrink timing`)."""
+    library = "default: BasecallSettings', Taiyaki's"
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--batch-size", type=int, default=128, help="chunks per network call")
-    parser.add_argument(
-        "--chunk-size", type=int, default=1000, help="chunk length in network steps"
-    )
-    parser.add_argument("--overlap", type=int, default=100, help="chunk overlap in network steps")
+    parser.add_argument("--batch-size", type=int, help=f"chunks per network call ({library})")
+    parser.add_argument("--chunk-size", type=int, help=f"chunk length in network steps ({library})")
+    parser.add_argument("--overlap", type=int, help=f"chunk overlap in network steps ({library})")
     parser.add_argument("--threads", type=int, default=1, help="CPU worker threads")
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        metavar="FILE",
+        help="JSON/YAML with a basecall: section (batch_size, chunk_size, overlap, device, "
+        "as in config.yaml); its values replace those options",
+    )
+
+
+def chunking_options(args: argparse.Namespace) -> dict[str, int]:
+    """BasecallSettings fields for the chunking options given; the others keep the
+    dataclass's defaults (their one owner)."""
+    given = {
+        "chunk_steps": args.chunk_size,
+        "overlap_steps": args.overlap,
+        "batch_size": args.batch_size,
+    }
+    return {field: value for field, value in given.items() if value is not None}
+
+
+#: basecall: keys of a --settings file (config.yaml's names) -> option dests
+BASECALL_SETTINGS = {
+    "batch_size": "batch_size",
+    "chunk_size": "chunk_size",
+    "overlap": "overlap",
+    "device": "device",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,10 +132,9 @@ def run(args: argparse.Namespace) -> int:
     from modelshrink.basecaller.seqio import BasecallWriter
     from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 
+    apply_settings_file(args, {"basecall": BASECALL_SETTINGS})
     settings = BasecallSettings(
-        chunk_steps=args.chunk_size,
-        overlap_steps=args.overlap,
-        batch_size=args.batch_size,
+        **chunking_options(args),
         threads=args.threads,
         device=resolve_device(args.device),
         min_samples=args.min_samples,

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from modelshrink.cli.settings_file import read_settings_file
 from modelshrink.errors import ModelshrinkError
 
 log = logging.getLogger("modelshrink.toolbox")
@@ -41,7 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("original", type=Path, nargs="?", help="fp32 model (.safetensors)")
     parser.add_argument("output", type=Path, nargs="?", help="variant file to write")
     parser.add_argument("--name", help="variant name (as in config.yaml variants)")
-    parser.add_argument("--spec", required=True, help="spec as JSON, or a YAML/JSON file")
+    parser.add_argument(
+        "--settings",
+        "--spec",
+        dest="spec",
+        required=True,
+        help="the variant's spec: a JSON/YAML file (the workflow's settings file) or inline JSON",
+    )
     parser.add_argument("--report", type=Path, help="write the variant report (JSON) here")
     parser.add_argument(
         "--training",
@@ -64,12 +71,7 @@ def read_spec_argument(text: str) -> Mapping[str, Any]:
     path = Path(text)
     # Inline JSON first: a long JSON string is no valid file name (is_file raises).
     if not text.lstrip().startswith("{") and path.is_file():
-        import yaml
-
-        try:
-            value = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as error:
-            raise ModelshrinkError(f"--spec {path}: not readable as YAML/JSON: {error}") from error
+        value = read_settings_file(path, "--spec")
         where = f"--spec {path}"
     else:
         try:

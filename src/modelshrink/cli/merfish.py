@@ -10,7 +10,6 @@ Each step reads and writes files, so a Snakemake rule can call it directly:
   modelshrink merfish evaluate --model models/merfish/static.safetensors --data data/merfish \\
                                --reference models/merfish/float32.safetensors \\
                                --out results/merfish/static.json --curves results/merfish/static.tsv
-  modelshrink merfish plot     --curves results/merfish/*.tsv --out results/merfish/curves.png
 
 Settings come from the `merfish:` section of --config (a config.yaml) and --param KEY=VALUE
 overrides with dotted keys inside that section (simulation.image_size=32, model.width=0.25,
@@ -26,10 +25,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from modelshrink.cli.settings_file import apply_settings_file
 from modelshrink.errors import ModelshrinkError
 
 log = logging.getLogger("modelshrink.merfish")
-_STEPS = ("simulate", "train", "compress", "evaluate", "plot")
+_STEPS = ("simulate", "train", "compress", "evaluate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     def step(name: str, help_text: str, settings: bool = True) -> argparse.ArgumentParser:
         sub = steps.add_parser(name, help=help_text, description=help_text)
         if settings:
-            sub.add_argument("--config", type=Path, help="config.yaml with a merfish: section")
+            sub.add_argument(
+                "--settings",
+                "--config",
+                dest="config",
+                type=Path,
+                help="JSON/YAML with a merfish: section (config.yaml, or the workflow's settings)",
+            )
             sub.add_argument(
                 "--param",
                 action="append",
@@ -71,7 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--data", type=Path, required=True, help="dataset folder")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--out", type=Path, required=True, help="metrics (JSON)")
-    evaluate.add_argument("--curves", type=Path, help="PR/ROC points (TSV) for `plot`")
+    evaluate.add_argument(
+        "--curves", type=Path, help="PR/ROC points (TSV), for report merfish-plots"
+    )
     evaluate.add_argument("--maps", type=Path, help="probability maps with truth (PNG)")
     evaluate.add_argument(
         "--runtime",
@@ -83,14 +91,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--repeats", type=int, default=20, help="timed calls, each on a batch of tiles"
     )
     evaluate.add_argument(
+        "--settings",
+        type=Path,
+        help="JSON/YAML with a merfish.evaluation section (split, runtime, repeats); its "
+        "values replace those options",
+    )
+    evaluate.add_argument(
         "--reference",
         type=Path,
         help="float32 model timed with the variant, interleaved; gives the speedup",
     )
-
-    plot = step("plot", "PR/ROC curves of several evaluated variants in one figure", settings=False)
-    plot.add_argument("--curves", type=Path, nargs="+", required=True, help="TSVs of evaluate")
-    plot.add_argument("--out", type=Path, required=True, help="figure (PNG)")
 
 
 # ---------------------------------------------------------------- settings
@@ -99,18 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_settings(args: argparse.Namespace) -> Any:
     import yaml
 
+    from modelshrink.cli.settings_file import read_settings_file, settings_section
     from modelshrink.merfish.spec import MerfishConfig
 
     section: dict[str, Any] = {}
     if args.config is not None:
-        if not args.config.is_file():
-            raise ModelshrinkError(f"{args.config}: config file not found")
-        loaded = yaml.safe_load(args.config.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ModelshrinkError(f"{args.config}: expected a YAML mapping at the top")
-        section = loaded.get("merfish") or {}
-        if not isinstance(section, dict):
-            raise ModelshrinkError(f"{args.config}: merfish: expected a mapping")
+        section = settings_section(read_settings_file(args.config), "merfish", args.config)
+        section.pop("evaluation", None)  # the workflow's own key, read by `evaluate`
     for item in args.param:
         key, separator, text = item.partition("=")
         if not separator or not key:
@@ -214,6 +219,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from modelshrink.merfish.evaluate import evaluate_file
     from modelshrink.merfish.model import POSITION_CHANNEL
 
+    options = {"split": "split", "runtime": "runtime", "repeats": "repeats"}
+    apply_settings_file(args, {"merfish.evaluation": options})
     split = read_split(args.data, args.split)
     result = evaluate_file(args.model, split, args.runtime, args.repeats, args.reference)
     _write_json(args.out, result.summary)
@@ -224,47 +231,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         rows += _curve_rows(name, "barcode", result.barcode_curve)
         _write_text(args.curves, "\n".join(rows) + "\n")
     if args.maps:
-        from modelshrink.merfish.plots import plot_probability_maps
+        from modelshrink.merfish.probability_maps import plot_probability_maps
 
         plot_probability_maps(
             result.probabilities[:, POSITION_CHANNEL], split.position.numpy(), args.maps
         )
     log.info("%s", json.dumps(result.summary))
-    return 0
-
-
-def _plot(args: argparse.Namespace) -> int:
-    import csv
-
-    import numpy as np
-
-    from modelshrink.merfish.metrics import Curve
-    from modelshrink.merfish.plots import plot_curves
-
-    points: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
-    for path in args.curves:
-        if not path.is_file():
-            raise ModelshrinkError(f"{path}: curves file not found")
-        with path.open(newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t")
-            if reader.fieldnames != ["variant", "target", "curve", "x", "y"]:
-                raise ModelshrinkError(f"{path}: expected columns variant target curve x y")
-            for row in reader:
-                key = (row["variant"], row["target"], row["curve"])
-                points.setdefault(key, []).append((float(row["x"]), float(row["y"])))
-    curves: dict[str, dict[str, Curve]] = {}
-    for variant, target in sorted({(v, t) for v, t, _ in points}):
-        pr = np.array(points.get((variant, target, "pr"), [(0.0, 0.0)]))
-        roc = np.array(points.get((variant, target, "roc"), [(0.0, 0.0)]))
-        curves.setdefault(variant, {})[target] = Curve(
-            precision=pr[:, 1],
-            recall=pr[:, 0],
-            false_positive_rate=roc[:, 0],
-            true_positive_rate=roc[:, 1],
-            average_precision=float(np.sum(np.diff(np.r_[0.0, pr[:, 0]]) * pr[:, 1])),
-            roc_auc=float(np.trapezoid(roc[:, 1], roc[:, 0])),
-        )
-    plot_curves(curves, args.out)
     return 0
 
 
@@ -279,6 +251,5 @@ def run(args: argparse.Namespace) -> int:
         "train": _train,
         "compress": _compress,
         "evaluate": _evaluate,
-        "plot": _plot,
     }
     return steps[args.step](args)

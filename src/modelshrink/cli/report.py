@@ -7,7 +7,10 @@
   modelshrink report merfish --manifest JSON --reference TRAINED.safetensors \\
       -o results/merfish/summary.tsv
   modelshrink report merfish-plots --summary results/merfish/summary.tsv \\
-      --size-plot a.svg --speed-plot b.svg
+      --size-plot a.svg --speed-plot b.svg --curves results/merfish/evaluation/*.tsv \\
+      --curves-plot c.png
+
+The workflow passes each manifest as --settings FILE (rules/settings.smk).
 
 The manifest is a JSON list (or @FILE holding one) with, per variant x sample, the
 files each stage wrote: variant, sample, stats, speed (the basecall job's summary),
@@ -25,6 +28,7 @@ The merFISH manifest is a JSON list (or @FILE) with, per variant: variant, metho
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -42,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("model", type=Path, help="modelshrink .safetensors file")
     model.add_argument("-o", "--output", type=Path, required=True, help="stats JSON")
     summary = kinds.add_parser("summary", help="results/summary.tsv from a manifest")
-    summary.add_argument("--manifest", required=True, help="JSON list of rows, or @FILE")
+    add_manifest_arguments(summary, "rows")
     summary.add_argument("-o", "--output", type=Path, required=True, help="summary TSV")
     summary.add_argument(
         "--resamples",
@@ -54,13 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "plots", help="read identity, size vs accuracy, change vs original and F1 plots"
     )
     plots.add_argument("--summary", type=Path, required=True, help="summary TSV")
-    plots.add_argument("--manifest", required=True, help="JSON list of rows, or @FILE")
+    add_manifest_arguments(plots, "rows")
     plots.add_argument("--read-identity-plot", type=Path, required=True)
     plots.add_argument("--pareto-plot", type=Path, required=True)
     plots.add_argument("--change-plot", type=Path, required=True)
     plots.add_argument("--f1-plot", type=Path, required=True)
     merfish = kinds.add_parser("merfish", help="results/merfish/summary.tsv from a manifest")
-    merfish.add_argument("--manifest", required=True, help="JSON list of variants, or @FILE")
+    add_manifest_arguments(merfish, "variants")
     merfish.add_argument(
         "--reference",
         type=Path,
@@ -68,14 +72,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     merfish.add_argument("-o", "--output", type=Path, required=True, help="summary TSV")
     merfish_plots = kinds.add_parser(
-        "merfish-plots", help="merFISH size vs accuracy and time per tile plots"
+        "merfish-plots", help="merFISH size vs accuracy, time per tile and PR/ROC plots"
     )
-    merfish_plots.add_argument("--summary", type=Path, required=True, help="merFISH summary TSV")
-    merfish_plots.add_argument("--size-plot", type=Path, required=True)
-    merfish_plots.add_argument("--speed-plot", type=Path, required=True)
+    merfish_plots.add_argument("--summary", type=Path, help="merFISH summary TSV")
+    merfish_plots.add_argument("--size-plot", type=Path, help="needs --summary")
+    merfish_plots.add_argument("--speed-plot", type=Path, help="needs --summary")
+    merfish_plots.add_argument(
+        "--curves", type=Path, nargs="+", default=[], help="`merfish evaluate --curves` TSVs"
+    )
+    merfish_plots.add_argument("--curves-plot", type=Path, help="PR/ROC figure (PNG)")
 
 
-def _manifest_text(value: str) -> str:
+def add_manifest_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--manifest (inline JSON or @FILE) or --settings (the workflow's settings file, whose
+    manifest: key holds the list)."""
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--manifest", help=f"JSON list of {what}, or @FILE")
+    given.add_argument("--settings", type=Path, help="JSON/YAML file with a manifest: list")
+
+
+def _manifest_text(args: argparse.Namespace) -> str:
+    if args.settings is not None:
+        from modelshrink.cli.settings_file import read_settings_file
+
+        return json.dumps(read_settings_file(args.settings).get("manifest"))
+    value = args.manifest
     if not value.startswith("@"):
         return value
     try:
@@ -101,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_merfish(args)
     from modelshrink.report import summary
 
-    manifest = summary.parse_manifest(_manifest_text(args.manifest))
+    manifest = summary.parse_manifest(_manifest_text(args))
     if args.kind == "summary":
         if args.resamples < 1:
             raise ModelshrinkError(f"--resamples must be at least 1, got {args.resamples}")
@@ -130,15 +151,27 @@ def _run_merfish(args: argparse.Namespace) -> int:
     from modelshrink.report import merfish_summary
 
     if args.kind == "merfish":
-        manifest = merfish_summary.parse_manifest(_manifest_text(args.manifest))
+        manifest = merfish_summary.parse_manifest(_manifest_text(args))
         rows = merfish_summary.build_summary(manifest, args.reference)
         merfish_summary.write_summary(rows, args.output)
         log.info("wrote %d merFISH variants to %s", len(rows), args.output)
         return 0
     from modelshrink.report import merfish_plots
 
-    rows = merfish_summary.read_summary(args.summary)
-    merfish_plots.plot_size_vs_accuracy(rows, args.size_plot)
-    merfish_plots.plot_speed(rows, args.speed_plot)
-    log.info("wrote %s, %s", args.size_plot, args.speed_plot)
+    if bool(args.curves) != bool(args.curves_plot):
+        raise ModelshrinkError("give --curves and --curves-plot together")
+    if (args.summary is None) != (args.size_plot is None) or (
+        (args.size_plot is None) != (args.speed_plot is None)
+    ):
+        raise ModelshrinkError("give --summary, --size-plot and --speed-plot together")
+    if args.summary is None and not args.curves:
+        raise ModelshrinkError("nothing to plot: give --summary and/or --curves")
+    if args.summary is not None:
+        rows = merfish_summary.read_summary(args.summary)
+        merfish_plots.plot_size_vs_accuracy(rows, args.size_plot)
+        merfish_plots.plot_speed(rows, args.speed_plot)
+        log.info("wrote %s, %s", args.size_plot, args.speed_plot)
+    if args.curves:
+        merfish_plots.plot_curves(merfish_plots.read_curves(args.curves), args.curves_plot)
+        log.info("wrote %s", args.curves_plot)
     return 0

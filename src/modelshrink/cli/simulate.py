@@ -46,7 +46,13 @@ SIGNAL_KEYS = (
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="YAML file with a `simulate:` section")
+    parser.add_argument(
+        "--settings",
+        "--config",
+        dest="config",
+        type=Path,
+        help="JSON/YAML file with a `simulate:` section (the workflow's settings file)",
+    )
     parser.add_argument("--seed", type=int, help="random seed (same seed, same output)")
 
 
@@ -109,12 +115,9 @@ def _section(args: argparse.Namespace, name: str, keys: tuple[str, ...]) -> dict
 
     values: dict[str, Any] = {}
     if args.config is not None:
-        import yaml
+        from modelshrink.cli.settings_file import read_settings_file
 
-        try:
-            document = yaml.safe_load(args.config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ModelshrinkError(f"cannot read config {args.config}: {error}") from error
+        document = read_settings_file(args.config, "--settings")
         section = (document.get("simulate") or {}).get(name) or {}
         if not isinstance(section, dict):
             raise ModelshrinkError(f"{args.config}: simulate.{name} must be a mapping")

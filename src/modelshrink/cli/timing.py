@@ -23,7 +23,13 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from modelshrink.cli.basecall import add_settings_arguments, resolve_device
+from modelshrink.cli.basecall import (
+    BASECALL_SETTINGS,
+    add_settings_arguments,
+    chunking_options,
+    resolve_device,
+)
+from modelshrink.cli.settings_file import apply_settings_file
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +80,11 @@ def run(args: argparse.Namespace) -> int:
     from modelshrink.basecaller.model_file import describe_execution, load_basecaller
     from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 
+    timing = {"max_samples": "max_samples", "repeats": "repeats", "max_seconds": "max_seconds"}
+    apply_settings_file(args, {"basecall": BASECALL_SETTINGS, "timing": timing})
     device = resolve_device(args.device)
     requested = BasecallSettings(  # checks the options before any model is loaded
-        chunk_steps=args.chunk_size,
-        overlap_steps=args.overlap,
-        batch_size=args.batch_size,
-        threads=args.threads,
-        device=device,
+        **chunking_options(args), threads=args.threads, device=device
     )
     models = [
         basecall_timing.TimedModel(name, load_basecaller(path), *describe_execution(path))
@@ -90,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
     stride = models[0].network.stride
     workers = args.threads if device == "cpu" else 1
     batch_size = basecall_timing.timing_batch_size(
-        reads, args.chunk_size * stride, args.overlap * stride, workers, args.batch_size
+        reads,
+        requested.chunk_steps * stride,
+        requested.overlap_steps * stride,
+        workers,
+        requested.batch_size,
     )
     settings = dataclasses.replace(requested, batch_size=batch_size)
     runs, timings = basecall_timing.time_models(

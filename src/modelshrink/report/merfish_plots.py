@@ -5,7 +5,7 @@ faster, for how much accuracy?" — a size vs accuracy plot with its Pareto fron
 first half for both outputs of the network (positions and barcodes), and a time-per-tile bar
 chart, labelled with the speed-up and the execution path, answers the second (an int8 file
 that runs in float arithmetic is smaller but not faster, and the plot should show that).
-PR/ROC curves come from `modelshrink merfish plot`.
+PR/ROC curves of every variant (`merfish evaluate --curves` tables) share one figure.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelshrink.errors import ModelshrinkError
+from modelshrink.merfish.metrics import Curve
+from modelshrink.merfish.probability_maps import save_figure
 from modelshrink.report.plots import (
     SizePanel,
     _pyplot,
@@ -81,3 +84,61 @@ def plot_speed(rows: Sequence[Mapping[str, Any]], output: Path) -> None:
     fig.tight_layout()
     _save(fig, output)
     plt.close(fig)
+
+
+def read_curves(paths: Sequence[Path]) -> dict[str, dict[str, Curve]]:
+    """`curves[variant]["position" | "barcode"]` from `merfish evaluate --curves` tables."""
+    import csv
+
+    import numpy as np
+
+    points: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for path in paths:
+        if not path.is_file():
+            raise ModelshrinkError(f"{path}: curves file not found")
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t")
+            if reader.fieldnames != ["variant", "target", "curve", "x", "y"]:
+                raise ModelshrinkError(f"{path}: expected columns variant target curve x y")
+            for row in reader:
+                key = (row["variant"], row["target"], row["curve"])
+                points.setdefault(key, []).append((float(row["x"]), float(row["y"])))
+    curves: dict[str, dict[str, Curve]] = {}
+    for variant, target in sorted({(v, t) for v, t, _ in points}):
+        pr = np.array(points.get((variant, target, "pr"), [(0.0, 0.0)]))
+        roc = np.array(points.get((variant, target, "roc"), [(0.0, 0.0)]))
+        curves.setdefault(variant, {})[target] = Curve(
+            precision=pr[:, 1],
+            recall=pr[:, 0],
+            false_positive_rate=roc[:, 0],
+            true_positive_rate=roc[:, 1],
+            average_precision=float(np.sum(np.diff(np.r_[0.0, pr[:, 0]]) * pr[:, 1])),
+            roc_auc=float(np.trapezoid(roc[:, 1], roc[:, 0])),
+        )
+    return curves
+
+
+def plot_curves(curves: Mapping[str, Mapping[str, Curve]], path: Path) -> None:
+    """`curves[variant]["position" | "barcode"]` -> a 2x2 grid: PR and ROC for each target."""
+    figure, axes = _pyplot().subplots(2, 2, figsize=(9, 8))
+    for row, target in enumerate(("position", "barcode")):
+        for variant, by_target in curves.items():
+            curve = by_target[target]
+            axes[row, 0].plot(
+                curve.recall, curve.precision, label=f"{variant} (AP {curve.average_precision:.3f})"
+            )
+            axes[row, 1].plot(
+                curve.false_positive_rate,
+                curve.true_positive_rate,
+                label=f"{variant} (AUC {curve.roc_auc:.3f})",
+            )
+        axes[row, 0].set(title=f"{target}: precision-recall", xlabel="recall", ylabel="precision")
+        axes[row, 1].set(
+            title=f"{target}: ROC",
+            xlabel="false positive rate",
+            ylabel="true positive rate",
+            xscale="log",
+        )
+        for axis in axes[row]:
+            axis.legend(fontsize=7)
+    save_figure(figure, path)

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from modelshrink.atomic import atomic_output
+from modelshrink.basecaller.compress.spec import ORIGINAL
 from modelshrink.report.differences import identities_by_read
 from modelshrink.report.labels import place_labels
-from modelshrink.report.summary import ORIGINAL
 
 #: the violins' y-axis starts at this quantile of the aligned reads' identities
 ZOOM_QUANTILE = 0.02

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from modelshrink.atomic import write_text_atomic
+from modelshrink.basecaller.compress.spec import ORIGINAL
 from modelshrink.errors import ModelshrinkError
 from modelshrink.report import differences
-
-ORIGINAL = "original"
 
 #: the timing table's columns that become summary columns of the same name
 TIMING_COLUMNS = (

@@ -8,7 +8,7 @@ simulate:
   variants: {snps: 100, indels: 20, max_indel: 10, homopolymer_fraction: 0.3,
              min_gap: 10, sample_name: sample, seed: 2}
   reads:    {coverage: 20, mean_length: 5000, length_sd: 2500, min_length: 500,
-             chunk_samples: 4000, seed: 3,
+             chunk_samples: 4000 (DEFAULT_CHUNK_SAMPLES), seed: 3,
              signal: {bases_per_second: 410, speed_spread: 0.08, dwell_shape: 2.5,
                       noise_scale: 0.8, noise_spread: 0.15, noise_correlation: 0.5, ...}}
 ```
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from modelshrink.basecaller.compress.spec import DEFAULT_CHUNK_SAMPLES
 from modelshrink.simulate.signal import SignalSpec
 from modelshrink.toolbox.config_spec import spec_from_mapping
 
@@ -53,6 +54,7 @@ class ReadSpec:
     mean_length: float = 5000.0
     length_sd: float = 2500.0
     min_length: int = 500
-    chunk_samples: int = 4000
+    #: training chunk length in samples (Taiyaki's basecall chunk)
+    chunk_samples: int = DEFAULT_CHUNK_SAMPLES
     seed: int = 3
     signal: SignalSpec = field(default_factory=SignalSpec)

@@ -102,3 +102,18 @@ def check_layout(path: Path, expected: str) -> None:
         raise ModelshrinkError(
             f"{path} is not a safetensors model file (expected {expected}): {problem}"
         )
+
+
+def stored_tensor_names(path: Path) -> list[str]:
+    """The tensor names of a modelshrink .safetensors file, from its header alone (no
+    torch): the `encodings` metadata's names, else the header's tensor entries."""
+    check_layout(Path(path), "a modelshrink .safetensors file")
+    with Path(path).open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    metadata = header.pop("__metadata__", {})
+    try:
+        encodings = json.loads(metadata.get("encodings", "{}"))
+    except ValueError as error:
+        raise ModelshrinkError(f"{path}: its encodings metadata is not JSON") from error
+    return list(encodings) or list(header)

@@ -110,6 +110,9 @@ def _taiyaki_r941_architecture() -> dict[str, Any]:
     return {"layers": [conv, reverse, gru, reverse, gru, reverse, output]}
 
 
+#: The sha256 of Taiyaki's pretrained R9.4.1 checkpoint, whose parameter names are
+#: known before conversion (config model.sha256 of the demo).
+PRETRAINED_SHA256 = "17fc93596096d495de19102e0b1929e11bf92482b3faa34bdc8f1d32cf7cee6f"
 #: The parameter names of Taiyaki's R9.4.1 model, for checking variant specs at
 #: workflow start without opening (or importing torch to open) the model file.
 TAIYAKI_PARAMETER_NAMES: tuple[str, ...] = tuple(parameter_names(_taiyaki_r941_architecture()))

@@ -56,6 +56,11 @@ SCHEMES = (
     "scaled_ternary",
     "dynamic_int8",
 )
+#: Signal samples per training chunk: Taiyaki's basecall chunk (1000 steps x stride 4).
+DEFAULT_CHUNK_SAMPLES = 4000
+#: The converted, uncompressed model: the baseline every variant is compared with; no
+#: variant may take its name.
+ORIGINAL = "original"
 _SCHEME_ALIASES = {"fp16": "float16", "bf16": "bfloat16", "original": "scale"}
 _BIT_SCHEMES = ("scale", "per_channel")
 STAGES = ("prune", "quantize")
@@ -110,7 +115,7 @@ class FinetuneSpec:
     steps: int = 1000
     learning_rate: float = 1e-4
     batch_size: int = 16
-    chunk_length: int = 4000
+    chunk_length: int = DEFAULT_CHUNK_SAMPLES
     gradient_clip: float = 1.0
     layerwise: bool = False
     qat: bool = False

@@ -50,11 +50,11 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
+from modelshrink.basecaller.compress.spec import DEFAULT_CHUNK_SAMPLES
 from modelshrink.errors import ModelshrinkError
 
 FORMAT_NAME = "modelshrink-training-chunks"
 FORMAT_VERSION = 1
-DEFAULT_CHUNK_SAMPLES = 4000
 #: The run id of every simulated read (`modelshrink simulate`), which tells them apart
 #: from real reads when both are offered for fine-tuning.
 SIMULATED_RUN_ID = "modelshrinksimulated0000000000000000000000"[:40]
