@@ -112,7 +112,7 @@ def _make_models(
             paths["float32"], model, "float32", image_size, {"best_epoch": result.best_epoch}
         )
         print(f"trained float32 in {time.perf_counter() - started:.0f} s")
-    model = storage.load_model(paths["float32"]).module
+    model = storage.load_merfish_model(paths["float32"]).module
     for name in ("static_int8", "qat_int8", "fp16"):
         paths[name] = work / f"{name}.safetensors"
         if not paths[name].is_file():
@@ -132,7 +132,7 @@ def _size_table(paths: dict[str, Path], test: MerfishSplit) -> None:
     reference = None
     for name, path in paths.items():
         started = time.perf_counter()
-        storage.load_model(path)
+        storage.load_merfish_model(path)
         reload_seconds = time.perf_counter() - started
         summary = evaluate_file(path, test, "auto", repeats=1).summary
         reference = summary if reference is None else reference  # float32 comes first
@@ -173,7 +173,7 @@ def _load() -> str:
 
 def _runners(paths: dict[str, Path], args: argparse.Namespace) -> dict[str, Runner]:
     """Every execution path of the float32, fp16 and int8 variants, built once."""
-    float32 = storage.load_model(paths["float32"])
+    float32 = storage.load_merfish_model(paths["float32"])
     module = float32.module.eval()
     runners: dict[str, Runner] = {
         "float32 eager": make_execution(float32, "eager").run,
@@ -184,11 +184,11 @@ def _runners(paths: dict[str, Path], args: argparse.Namespace) -> dict[str, Runn
     if not args.no_native_fp16:
         native = dataclasses.replace(detect(), native_fp16=True)  # forced, to show its cost
         runners["fp16 native float16"] = make_execution(
-            storage.load_model(paths["fp16"]), "eager", cpu=native
+            storage.load_merfish_model(paths["fp16"]), "eager", cpu=native
         ).run
     fused = fused_glue()
     for name in ("static_int8", "qat_int8"):
-        stored = storage.load_model(paths[name])
+        stored = storage.load_merfish_model(paths[name])
         if fused is not None:
             runners[f"{name} onednn fused"] = make_execution(stored, "onednn", fused).run
         runners[f"{name} onednn aten glue"] = make_execution(stored, "onednn", aten_glue()).run
@@ -197,7 +197,7 @@ def _runners(paths: dict[str, Path], args: argparse.Namespace) -> dict[str, Runn
     if not args.no_compile:
         for name in ("float32", "static_int8"):
             started = time.perf_counter()
-            stored = storage.load_model(paths[name])
+            stored = storage.load_merfish_model(paths[name])
             runners[f"{name} compiled"] = make_execution(stored, "compiled").run
             print(f"compiled {name} in {time.perf_counter() - started:.0f} s")
     return runners
@@ -320,9 +320,10 @@ def main() -> None:
     config = _settings(args)
     paths, test = _make_models(args, config)
     size = config.simulation.image_size
+    float_module = storage.load_merfish_model(paths["float32"]).module
     print(
         f"\nmerFISH anglerFISH width {config.model.width} "
-        f"({sum(p.numel() for p in storage.load_model(paths['float32']).module.parameters())} "
+        f"({sum(p.numel() for p in float_module.parameters())} "
         f"float parameters), {size}x{size} tiles, {config.train.epochs} training epochs"
     )
     _size_table(paths, test)

@@ -20,7 +20,7 @@ from modelshrink.merfish.inference import (
 from modelshrink.merfish.int8_glue import aten_glue, best_glue, fused_glue
 from modelshrink.merfish.model import AnglerFISH
 from modelshrink.merfish.spec import ModelSpec
-from modelshrink.merfish.storage import StoredModel
+from modelshrink.merfish.storage import StoredMerfishModel
 
 torch.set_num_threads(1)
 
@@ -126,21 +126,21 @@ def network() -> AnglerFISH:
 
 
 @pytest.fixture(scope="module")
-def int8_model(network: AnglerFISH) -> StoredModel:
+def int8_model(network: AnglerFISH) -> StoredMerfishModel:
     calibration = quantize.example_input(16, batch=4)
     converted = quantize.quantize_static(network, calibration)
-    return StoredModel("static_int8", converted, network.spec, 16, {})
+    return StoredMerfishModel("static_int8", converted, network.spec, 16, {})
 
 
-def _stored(network: AnglerFISH, variant: str, info: dict | None = None) -> StoredModel:
-    return StoredModel(variant, network, network.spec, 16, info or {})
+def _stored(network: AnglerFISH, variant: str, info: dict | None = None) -> StoredMerfishModel:
+    return StoredMerfishModel(variant, network, network.spec, 16, info or {})
 
 
 AVX2_ONLY = CpuFeatures.from_flags(set(ZEN3))
 WITH_FP16 = CpuFeatures.from_flags(set(SAPPHIRE_RAPIDS))
 
 
-def test_auto_runs_int8_on_onednn_with_the_fastest_glue(int8_model: StoredModel) -> None:
+def test_auto_runs_int8_on_onednn_with_the_fastest_glue(int8_model: StoredMerfishModel) -> None:
     execution = make_execution(int8_model, "auto", cpu=AVX2_ONLY)
     glue = "fused" if fused_glue() else "aten"
     assert execution.runtime == "onednn" and execution.int8_convolutions == CONVOLUTIONS
@@ -156,7 +156,7 @@ def test_auto_runs_int8_on_onednn_with_the_fastest_glue(int8_model: StoredModel)
 
 
 def test_without_a_compiler_int8_runs_with_aten_glue(
-    int8_model: StoredModel, monkeypatch: pytest.MonkeyPatch
+    int8_model: StoredMerfishModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(int8_glue, "build_inline", lambda *args: None)  # as if g++ failed
     assert best_glue().name == "aten"
@@ -165,7 +165,7 @@ def test_without_a_compiler_int8_runs_with_aten_glue(
     assert execution.int8_convolutions == CONVOLUTIONS
 
 
-def test_int8_off_x86_runs_the_reference_graph(int8_model: StoredModel) -> None:
+def test_int8_off_x86_runs_the_reference_graph(int8_model: StoredMerfishModel) -> None:
     arm = dataclasses.replace(AVX2_ONLY, x86=False, avx2=False)
     execution = make_execution(int8_model, "auto", cpu=arm)
     assert execution.runtime == "eager" and execution.int8_convolutions is None

@@ -179,7 +179,7 @@ def test_static_int8_stores_only_int8_essentials_reloads_exactly_runs_onednn_int
     float_bytes = storage.save_float(tmp_path / "float32.safetensors", trained, "float32", 16)
     assert float_bytes / summary["stored_bytes"] > 3.0  # fixed costs weigh most at width 1/8
 
-    loaded = storage.load_model(path)
+    loaded = storage.load_merfish_model(path)
     images = splits["test"].images
     assert torch.equal(_outputs(loaded.module, images), _outputs(captured["converted"], images))
     lowered = quantize.lower_to_onednn(loaded.module, 16)
@@ -195,7 +195,7 @@ def test_static_int8_stores_only_int8_essentials_reloads_exactly_runs_onednn_int
         ModelshrinkError,
         match=r"wrong_width.safetensors: 569 biases stored, the convolutions have 1121",
     ):
-        storage.load_model(wrong)
+        storage.load_merfish_model(wrong)
 
 
 def test_qat_trains_fake_quantized_converts_and_reloads_exactly(
@@ -208,7 +208,7 @@ def test_qat_trains_fake_quantized_converts_and_reloads_exactly(
     assert summary["variant"] == "qat_int8" and summary["info"]["qat_best_epoch"] == 1
     fake_quant = [m for m in captured["prepared"].modules() if "FakeQuantize" in type(m).__name__]
     assert len(fake_quant) >= CONVOLUTIONS
-    loaded = storage.load_model(path)
+    loaded = storage.load_merfish_model(path)
     images = splits["test"].images
     assert torch.equal(_outputs(loaded.module, images), _outputs(captured["converted"], images))
     lowered = quantize.lower_to_onednn(loaded.module, 16)
@@ -226,7 +226,7 @@ def test_dynamic_int8_converts_nothing_in_a_conv_unet(trained, splits, tmp_path)
     assert abs(summary["stored_bytes"] - float_bytes) < 1024  # same tensors, other metadata
     images = splits["test"].images
     assert torch.equal(
-        _outputs(storage.load_model(path).module, images), _outputs(trained.eval(), images)
+        _outputs(storage.load_merfish_model(path).module, images), _outputs(trained.eval(), images)
     )
 
 
@@ -235,7 +235,9 @@ def test_fp16_halves_the_file_and_stays_close(trained, splits, tmp_path) -> None
     float_bytes = storage.save_float(tmp_path / "f.safetensors", trained, "float32", 16)
     assert 1.6 < float_bytes / summary["stored_bytes"] < 2.0
     images = splits["test"].images
-    difference = _outputs(storage.load_model(path).module, images) - _outputs(trained, images)
+    difference = _outputs(storage.load_merfish_model(path).module, images) - _outputs(
+        trained, images
+    )
     assert difference.abs().max() < 1e-2
 
 
@@ -244,7 +246,7 @@ def test_pruning_keeps_its_zeros_through_finetuning_and_stores_them_sparsely(
 ) -> None:
     spec = VariantSpec(method="prune", sparsity=0.6, epochs=1, layers="stage1_*")
     summary, path = _variant(trained, splits, tmp_path, spec)
-    loaded = storage.load_model(path).module
+    loaded = storage.load_merfish_model(path).module
     for name, parameter in loaded.named_parameters():
         if parameter.ndim == 4 and name.startswith("stage1_"):
             zeros = int((parameter == 0).sum())

@@ -188,7 +188,7 @@ def _compress(args: argparse.Namespace) -> int:
 
     config = _load_settings(args)
     variant = config.variant(args.variant)
-    stored = storage.load_model(args.model)
+    stored = storage.load_merfish_model(args.model)
     if stored.variant != "float32":
         raise ModelshrinkError(f"{args.model}: is a {stored.variant} model; expected float32")
     train_split, val_split = read_split(args.data, "train"), read_split(args.data, "val")

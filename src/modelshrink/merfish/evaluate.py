@@ -13,7 +13,7 @@ from modelshrink.merfish.dataset import MerfishSplit
 from modelshrink.merfish.inference import make_execution, predict, time_per_tile
 from modelshrink.merfish.metrics import Curve, detection_metrics, threshold_curve
 from modelshrink.merfish.model import BARCODE_CHANNELS, POSITION_CHANNEL
-from modelshrink.merfish.storage import load_model
+from modelshrink.merfish.storage import load_merfish_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +37,12 @@ def evaluate_file(
 ) -> Evaluation:
     """Scores of `path` on `split`; with `reference` (the float32 model) the timing also runs
     it eagerly, interleaved, and `speedup` is float32 time / variant time from that."""
-    stored = load_model(path)
+    stored = load_merfish_model(path)
     _fits(path, stored.image_size, split)
     execution = make_execution(stored, runtime)
     reference_run = None
     if reference is not None:
-        reference_model = load_model(reference)
+        reference_model = load_merfish_model(reference)
         _fits(reference, reference_model.image_size, split)
         if reference_model.variant != "float32":
             raise ModelshrinkError(

@@ -34,7 +34,7 @@ from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish import quantize
 from modelshrink.merfish.int8_glue import Glue, best_glue
 from modelshrink.merfish.int8_lowering import lower_int8
-from modelshrink.merfish.storage import INT8_VARIANTS, StoredModel
+from modelshrink.merfish.storage import INT8_VARIANTS, StoredMerfishModel
 
 RUNTIMES = ("auto", "eager", "onednn", "torchao", "compiled")
 #: pixels per timed or predicted call: 64 tiles of 32 x 32, 16 of 64 x 64, 1 of 256 x 256
@@ -60,7 +60,7 @@ class Execution:
         }
 
 
-def _float_path(stored: StoredModel, dtype: str, note: str = "") -> str:
+def _float_path(stored: StoredMerfishModel, dtype: str, note: str = "") -> str:
     """What an eagerly run float variant computes with, and what its file stores."""
     stored_as = {
         "fp16": "stored float16",
@@ -73,7 +73,7 @@ def _float_path(stored: StoredModel, dtype: str, note: str = "") -> str:
     return f"eager {dtype}" + (f" ({notes})" if notes else "")
 
 
-def _eager_float(stored: StoredModel, cpu: CpuFeatures) -> Execution:
+def _eager_float(stored: StoredMerfishModel, cpu: CpuFeatures) -> Execution:
     module = stored.module.eval()
     if stored.variant != "fp16":
         return Execution(module, "eager", _float_path(stored, "float32"))
@@ -85,7 +85,10 @@ def _eager_float(stored: StoredModel, cpu: CpuFeatures) -> Execution:
 
 
 def make_execution(
-    stored: StoredModel, runtime: str, glue: Glue | None = None, cpu: CpuFeatures | None = None
+    stored: StoredMerfishModel,
+    runtime: str,
+    glue: Glue | None = None,
+    cpu: CpuFeatures | None = None,
 ) -> Execution:
     """How `stored` runs with `runtime`; `glue` (default: the fastest available) and `cpu`
     (default: this machine's) are for tests and the bench."""

@@ -47,7 +47,7 @@ MAX_IMAGE_SIZE = 2048
 
 
 @dataclasses.dataclass
-class StoredModel:
+class StoredMerfishModel:
     """A loaded variant: a runnable module (float or int8 reference graph) and its settings."""
 
     variant: str
@@ -360,7 +360,7 @@ def _set_activation_qparams(
         node.args = (source, *source.args[1:3], *node.args[3:])
 
 
-def load_model(path: Path) -> StoredModel:
+def load_merfish_model(path: Path) -> StoredMerfishModel:
     path = Path(path)
     stored = toolbox.load_model(path)
     architecture = stored.architecture
@@ -392,4 +392,4 @@ def load_model(path: Path) -> StoredModel:
         if variant == "dynamic_int8":
             module = quantize.quantize_dynamic_int8(model).model
     info = {key: value for key, value in stored.metadata.items() if key != "int8"}
-    return StoredModel(variant, module, spec, image_size, info)
+    return StoredMerfishModel(variant, module, spec, image_size, info)
