@@ -3,6 +3,7 @@ rule modelshrink_call:
         bam=rules.minimap2_align.output.bam,
         bai=rules.minimap2_align.output.bai,
         reference=rules.reference_prepare.output.fasta,
+        settings="results/settings/call.json",
     output:
         "results/calls/{variant}/{sample}.modelshrink.raw.vcf.gz",
     log:
@@ -12,14 +13,10 @@ rule modelshrink_call:
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
-    params:
-        min_mapq=config["calling"]["min_mapq"],
-        min_depth=config["calling"]["min_depth"],
-        rules=get_modelshrink_call_options,
     shell:
         "modelshrink call --bam {input.bam:q} --reference {input.reference:q} "
-        "--vcf {output:q} --sample {wildcards.sample:q} --min-mapq {params.min_mapq} "
-        "--min-depth {params.min_depth} {params.rules} > {log:q} 2>&1"
+        "--vcf {output:q} --sample {wildcards.sample:q} --settings {input.settings:q} "
+        "> {log:q} 2>&1"
 
 
 # What the callers could use, whichever runs: reads passing min_mapq and the share of the

@@ -211,10 +211,6 @@ def get_stage_assembly(wildcards):
     return PLAN.assembly_stages()[wildcards.stage].format(**wildcards)
 
 
-def get_modelshrink_call_options(wildcards):
-    return PLAN.call_options()
-
-
 def get_raw_calls(wildcards):
     return PLAN.raw_calls(wildcards.variant, wildcards.sample)
 

@@ -3,6 +3,7 @@ rule modelshrink_evaluate:
         truth=get_truth_vcf,
         calls="results/calls/{variant}/{sample}.{caller}.vcf.gz",
         reference=rules.reference_prepare.output.fasta,
+        settings="results/settings/evaluate.json",
     output:
         multiext(
             "results/evaluation/{variant}/{sample}.{caller}.builtin",
@@ -19,10 +20,9 @@ rule modelshrink_evaluate:
     threads: 1
     params:
         prefix="results/evaluation/{variant}/{sample}.{caller}.builtin",
-        pass_only=get_pass_only_flag,
     shell:
         "modelshrink evaluate {input.truth:q} {input.calls:q} -r {input.reference:q} "
-        "-o {params.prefix:q} --ploidy 1 {params.pass_only} > {log:q} 2>&1"
+        "-o {params.prefix:q} --ploidy 1 --settings {input.settings:q} > {log:q} 2>&1"
 
 
 # hap.py treats a haploid "1" as half a call (every call FN and FP): make haploid

@@ -188,8 +188,14 @@ def test_dry_run_compresses_a_variant_from_its_base(tmp_path: Path) -> None:
         fields = dict(re.findall(r"^\s+(input|wildcards): (.*)$", job, re.MULTILINE))
         if job.startswith("compress_model:"):
             inputs[fields["wildcards"]] = fields["input"]
-    assert inputs["variant=pruned"] == "results/models/original.safetensors"
-    assert inputs["variant=pruned_fp16"] == "results/models/pruned.safetensors"
+    settings = "results/settings/compress/{}.json"
+    assert (
+        inputs["variant=pruned"]
+        == f"results/models/original.safetensors, {settings.format('pruned')}"
+    )
+    assert inputs["variant=pruned_fp16"] == (
+        f"results/models/pruned.safetensors, {settings.format('pruned_fp16')}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -249,7 +255,7 @@ def _simulate_typo(config: dict[str, Any], workdir: Path) -> None:
 
 
 def _overlap_not_below_chunk(config: dict[str, Any], workdir: Path) -> None:
-    config["basecall"]["overlap"] = config["basecall"]["chunk_size"]
+    config["basecall"] = {"overlap": 1000}  # the schema's default chunk_size
 
 
 def _obs_on_convolution(config: dict[str, Any], workdir: Path) -> None:
@@ -423,8 +429,8 @@ def test_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     workdir = copy_workflow(tmp_path / "wf")
     path = workdir / "config" / "config.yaml"
     lines = path.read_text().splitlines()
-    number = lines.index("  batch_size: 128") + 1
-    lines[number - 1] = "  batch_size: [128"
+    number = lines.index("  max_samples: 300000") + 1
+    lines[number - 1] = "  max_samples: [300000"
     path.write_text("\n".join(lines) + "\n")
     assert_fails_at_startup(
         workdir,
@@ -453,7 +459,10 @@ def test_user_config_variants_replace_the_demo_variants(tmp_path: Path) -> None:
     wildcards = planned_wildcards(output)
     assert {w["variant"] for w in wildcards if "variant" in w} == {"original", "pruned10"}
     assert {w["merfish_variant"] for w in wildcards if "merfish_variant" in w} == {"float32"}
-    assert jobs["modelshrink_call"] == 2 and "--min-mapq 7 " in output
+    assert jobs["modelshrink_call"] == 2
+    settings = "results/settings/call.json"
+    run_snakemake(workdir, "--cores", "1", "--configfile", str(user), settings)
+    assert json.loads((workdir / settings).read_text())["calling"]["min_mapq"] == 7
 
 
 def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:

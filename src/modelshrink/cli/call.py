@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", type=Path, required=True, help="reference FASTA")
     parser.add_argument("--vcf", type=Path, required=True, help="output VCF (bgzipped)")
     parser.add_argument("--sample", default="sample", help="sample name in the VCF")
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        help="JSON/YAML with a calling: section (min_mapq, min_depth; modelshrink: the other "
+        "thresholds, as in config.yaml); its values replace those options",
+    )
     for field in dataclasses.fields(HaploidRules):
         parser.add_argument(
             f"--{field.name.replace('_', '-')}",
@@ -42,8 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from modelshrink.calling.haploid import HaploidRules, call_contigs
     from modelshrink.calling.vcf import write_calls_vcf
+    from modelshrink.cli.settings_file import apply_settings_file
     from modelshrink.evaluate.identity import read_sequences
 
+    names = [field.name for field in dataclasses.fields(HaploidRules)]
+    shared = ("min_mapq", "min_depth")  # calling: keys every caller uses
+    apply_settings_file(
+        args,
+        {
+            "calling": {name: name for name in shared},
+            "calling.modelshrink": {name: name for name in names if name not in shared},
+        },
+    )
     rules = HaploidRules(
         **{field.name: getattr(args, field.name) for field in dataclasses.fields(HaploidRules)}
     )

@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pass-only", action="store_true", help="drop query calls that fail any filter"
     )
     parser.add_argument(
+        "--settings",
+        type=Path,
+        help="JSON/YAML with an evaluation: section (pass_only, as in config.yaml)",
+    )
+    parser.add_argument(
         "--ploidy",
         type=int,
         choices=(1, 2),
@@ -47,7 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from modelshrink.cli.settings_file import apply_settings_file
     from modelshrink.evaluate.vcfcompare import compare_vcfs, write_outputs
+
+    apply_settings_file(args, {"evaluation": {"pass_only": "pass_only"}})
 
     comparison = compare_vcfs(
         args.truth,

@@ -59,6 +59,8 @@ def apply_settings_file(
         for key in section.split("."):
             values = settings_section(values, key, args.settings)
         for key, value in values.items():
+            if f"{section}.{key}" in sections:
+                continue  # a nested section of its own
             if key not in dests:
                 raise ModelshrinkError(
                     f"{args.settings}: unknown setting {section}.{key}; expected one of "

@@ -174,11 +174,6 @@ class WorkflowPlan:
             options.append(f"--extra-params {shlex.quote(settings['extra_params'])}")
         return " ".join(options)
 
-    def call_options(self) -> str:
-        """The modelshrink caller's thresholds (calling.modelshrink) as command-line options."""
-        thresholds = sorted(self.config["calling"]["modelshrink"].items())
-        return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in thresholds)
-
     # --- report ------------------------------------------------------------------------
 
     def real_read_identity_table(self, variant: str) -> str | None:
@@ -302,6 +297,12 @@ class WorkflowPlan:
             body: Any = {"basecall": config["basecall"]}
         elif name == "timing":
             body = {"basecall": config["basecall"], "timing": config["timing"]}
+        elif name == "call":
+            calling = config["calling"]
+            shared = {key: calling[key] for key in ("min_mapq", "min_depth")}
+            body = {"calling": {**shared, "modelshrink": calling["modelshrink"]}}
+        elif name == "evaluate":
+            body = {"evaluation": {"pass_only": config["evaluation"]["pass_only"]}}
         elif name == "simulate":
             body = {"simulate": config["simulate"]}
         elif parts[0] == "compress" and len(parts) == 2 and parts[1] in self.compressed:
