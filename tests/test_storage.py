@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.safetensors_layout import stored_tensor_names
 from modelshrink.toolbox.storage import (
     FORMAT_VERSION,
     AffineEncoding,
@@ -273,3 +274,14 @@ def test_previous_format_is_read_when_dense(tmp_path: Path) -> None:
     save_file({"w": torch.ones(3)}, str(path), metadata=header)
     with pytest.raises(ModelshrinkError, match=r"v1\.safetensors has the old format"):
         load_model(path)
+
+
+def test_tensor_names_read_from_the_header_alone(tmp_path: Path) -> None:
+    """The workflow checks variant names against a converted model before torch loads."""
+    tensors = {"b": torch.zeros(3), "a": _weight(8, 4)}
+    path = tmp_path / "m.safetensors"
+    save_model(path, ARCH, tensors, encodings={"a": SparseEncoding(DenseEncoding("float16"))})
+    assert sorted(stored_tensor_names(path)) == ["a", "b"]
+    path.write_bytes(b"not a model")
+    with pytest.raises(ModelshrinkError, match="not a safetensors model file"):
+        stored_tensor_names(path)
