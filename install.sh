@@ -15,7 +15,7 @@ MEDAKA=medaka==2.2.2     # keeps torch 2.13, brings pysam 0.23.0 and ont-mappy (
 FLYE_MINIMAP2=2.31       # Debian's flye 2.9.1 needs minimap2 >= 2.26 (--secondary-seq)
 
 missing_tools=()
-# g++ and ninja compile the fused GRU kernel (src/modelshrink/taiyaki/gru_steps.cpp)
+# g++ and ninja compile the fused GRU kernel (src/modelshrink/basecaller/gru_steps.cpp)
 for tool in minimap2 racon samtools bcftools tabix bgzip flye miniasm nanopolish freebayes seqkit \
             g++ ninja; do
     command -v "$tool" >/dev/null 2>&1 || missing_tools+=("$tool")

@@ -11,7 +11,8 @@ Each step reads and writes files, so a Snakemake rule can call it directly:
                                --reference models/merfish/float32.safetensors \\
                                --out results/merfish/static.json --curves results/merfish/static.tsv
 
-Settings come from the `merfish:` section of --config (a config.yaml) and --param KEY=VALUE
+Settings come from the `merfish:` section of --settings FILE (JSON/YAML: a config.yaml or the
+workflow's settings file; --config is an alias) and --param KEY=VALUE
 overrides with dotted keys inside that section (simulation.image_size=32, model.width=0.25,
 train.epochs=2, variants.int8.method=static). --variant names a key of merfish.variants or a
 method (float32, fp16, dynamic, static, qat, prune) with default settings.
