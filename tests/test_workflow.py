@@ -461,7 +461,7 @@ def test_user_config_variants_replace_the_demo_variants(tmp_path: Path) -> None:
     assert {w["merfish_variant"] for w in wildcards if "merfish_variant" in w} == {"float32"}
     assert jobs["modelshrink_call"] == 2
     settings = "results/settings/call.json"
-    run_snakemake(workdir, "--cores", "1", "--configfile", str(user), settings)
+    run_snakemake(workdir, settings, "--cores", "1", "--configfile", str(user))
     assert json.loads((workdir / settings).read_text())["calling"]["min_mapq"] == 7
 
 
