@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from modelshrink.basecaller.basecall import BasecallSettings
-from modelshrink.basecaller.compress.spec import PRUNE_METHODS, FinetuneSpec
+from modelshrink.basecaller.compress.spec import PRUNE_METHODS, FinetuneSpec, PruneSpec
 from modelshrink.simulate.specs import ReadSpec
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema" / "config.schema.yaml"
@@ -47,3 +47,16 @@ def test_prune_methods_are_listed_once() -> None:
     """The schema names no method list of its own; the package checks the value."""
     method = schema_property("variant", "prune", "method", root="$defs")
     assert "enum" not in method and method["default"] in PRUNE_METHODS
+
+
+@pytest.mark.parametrize(
+    ("keys", "library_default"),
+    [
+        (("prune", "iterations"), PruneSpec.iterations),
+        (("finetune", "objective"), FinetuneSpec.objective),
+    ],
+)
+def test_variant_schema_defaults_are_the_spec_defaults(
+    keys: tuple[str, ...], library_default: object
+) -> None:
+    assert schema_property("variant", *keys, root="$defs")["default"] == library_default
