@@ -128,11 +128,11 @@ def merfish_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_merfish_file_with_a_hostile_architecture_is_refused(
     merfish_file: Path, tmp_path: Path, edit, says: str
 ) -> None:
-    assert storage.load_model(merfish_file).variant == "float32"
+    assert storage.load_merfish_model(merfish_file).variant == "float32"
     hostile = tmp_path / "hostile.safetensors"
     hostile.write_bytes(with_metadata(merfish_file.read_bytes(), "architecture", edit))
     with pytest.raises(ModelshrinkError, match=rf"hostile\.safetensors: .*{re.escape(says)}"):
-        storage.load_model(hostile)
+        storage.load_merfish_model(hostile)
 
 
 def test_merfish_int8_metadata_is_checked_before_the_graph_is_rebuilt(
@@ -144,4 +144,4 @@ def test_merfish_int8_metadata_is_checked_before_the_graph_is_rebuilt(
     )
     hostile.write_bytes(with_metadata(as_int8, "metadata", lambda m: m.__setitem__("int8", [1])))
     with pytest.raises(ModelshrinkError, match=r"int8\.safetensors: metadata 'int8' must hold"):
-        storage.load_model(hostile)
+        storage.load_merfish_model(hostile)
