@@ -484,11 +484,6 @@ def check_choices():
             f"config key basecall.overlap: {basecall['overlap']} must be smaller than "
             f"basecall.chunk_size ({basecall['chunk_size']}); both count network steps"
         )
-    if CALLER == "clair3" and not config["calling"]["clair3"]["model_path"]:
-        raise WorkflowError(
-            "config key calling.clair3.model_path: clair3 needs a model folder matching "
-            "the basecaller (e.g. r941_prom_hac_g360+g422 from the Clair3 release)"
-        )
     if NANOPOLISH or CALLER == "nanopolish":
         pod5 = [s for s, row in SAMPLES.items() if str(row["reads"]).endswith(".pod5")]
         if pod5:
@@ -496,6 +491,85 @@ def check_choices():
                 f"nanopolish reads fast5 only; samples {pod5} have pod5 reads: set "
                 f"polish.nanopolish: false and a calling.caller other than nanopolish"
             )
+
+
+# --- downloads, Clair3 model, confident regions (issue 16) ------------------------
+
+
+# Downloads run on the submitting host, which has network where cluster nodes may not,
+# before the jobs that need them; offline, each fails with one message naming the file
+# to place and where (config/README.md, "offline").
+localrules:
+    model_fetch,
+    training_fetch,
+    real_reads_fetch,
+    real_reference_fetch,
+    pore_model_fetch,
+    clair3_model,
+
+
+#: the R9.4.1 k-mer model of the demo's simulator (fetched by rule pore_model_fetch)
+PORE_MODEL = "resources/pore_models/dna_r9.4.1_400bps_6mer.npz"
+#: the two files of a Clair3 2.x (PyTorch) model folder
+CLAIR3_MODEL_FILES = ("pileup.pt", "full_alignment.pt")
+#: where rule clair3_model puts the model shipped with the clair3 env
+CLAIR3_MODEL_DIR = "resources/clair3_models"
+
+
+def clair3_model_folder():
+    """The model folder clair3_call reads: the user's calling.clair3.model_path, else the
+    shipped model calling.clair3.model copied out of the clair3 env by clair3_model."""
+    settings = config["calling"]["clair3"]
+    return settings["model_path"] or f"{CLAIR3_MODEL_DIR}/{settings['model']}"
+
+
+def check_clair3_model():
+    """A user's Clair3 model folder exists and holds a 2.x (PyTorch) model, so a wrong
+    path stops the run now instead of failing clair3_call at the end of a long run."""
+    folder = config["calling"]["clair3"]["model_path"]
+    if CALLER != "clair3" or not folder:
+        return
+    key = "config key calling.clair3.model_path"
+    if not Path(folder).is_dir():
+        raise WorkflowError(f"{key}: {folder} is not a folder")
+    missing = [name for name in CLAIR3_MODEL_FILES if not Path(folder, name).is_file()]
+    if missing:
+        tensorflow = " (it looks like a Clair3 1.x TensorFlow model)" * any(
+            Path(folder).glob("pileup.index")
+        )
+        raise WorkflowError(
+            f"{key}: {folder} lacks {', '.join(missing)}{tensorflow}; Clair3 2.x needs "
+            f"a PyTorch model folder with {' and '.join(CLAIR3_MODEL_FILES)} "
+            "(https://www.bio8.cs.hku.hk/clair3/clair3_models_pytorch/)"
+        )
+
+
+def get_clair3_model_files(wildcards):
+    return [f"{clair3_model_folder()}/{name}" for name in CLAIR3_MODEL_FILES]
+
+
+def get_clair3_model_folder(wildcards):
+    return clair3_model_folder()
+
+
+def check_confident_regions():
+    path = config["evaluation"]["confident_regions"]
+    if path and not Path(path).is_file():
+        raise WorkflowError(
+            f"config key evaluation.confident_regions: {path} does not exist "
+            "(expected a BED file of the regions where the truth VCF is complete)"
+        )
+
+
+def get_confident_regions(wildcards):
+    """The confident-regions BED as an input (none when evaluation.confident_regions is empty)."""
+    path = config["evaluation"]["confident_regions"]
+    return [path] if path else []
+
+
+def get_confident_regions_option(wildcards, input):
+    """`-f BED` for both evaluators (modelshrink evaluate and hap.py share the flag)."""
+    return f"-f {shlex.quote(input.regions[0])}" if input.regions else ""
 
 
 def real_read_files():
@@ -591,6 +665,9 @@ def add_interpreter_bin_to_path():
 
 
 add_interpreter_bin_to_path()
+os.environ["MODELSHRINK_WORKFLOW_DIR"] = (
+    workflow.basedir
+)  # envs/modelshrink.post-deploy.sh
 SAMPLES = read_sample_sheet()
 REAL_READ_FILES = real_read_files()
 check_simulation()
@@ -598,6 +675,8 @@ check_training_paths()
 check_variants()
 check_choices()
 check_merfish()
+check_clair3_model()
+check_confident_regions()
 
 
 onstart:

@@ -3,6 +3,7 @@ rule modelshrink_evaluate:
         truth=get_truth_vcf,
         calls="results/calls/{variant}/{sample}.{caller}.vcf.gz",
         reference=rules.reference_prepare.output.fasta,
+        regions=get_confident_regions,
     output:
         multiext(
             "results/evaluation/{variant}/{sample}.{caller}.builtin",
@@ -20,9 +21,10 @@ rule modelshrink_evaluate:
     params:
         prefix="results/evaluation/{variant}/{sample}.{caller}.builtin",
         pass_only=get_pass_only_flag,
+        regions=get_confident_regions_option,
     shell:
         "modelshrink evaluate {input.truth:q} {input.calls:q} -r {input.reference:q} "
-        "-o {params.prefix:q} --ploidy 1 {params.pass_only} > {log:q} 2>&1"
+        "-o {params.prefix:q} --ploidy 1 {params.pass_only} {params.regions} > {log:q} 2>&1"
 
 
 # hap.py treats a haploid "1" as half a call (every call FN and FP): make haploid
@@ -65,6 +67,7 @@ rule happy_evaluate:
         calls=rules.happy_calls_diploid.output,
         reference=rules.reference_prepare.output.fasta,
         fai=rules.reference_prepare.output.fai,
+        regions=get_confident_regions,
     output:
         multiext(
             "results/evaluation/{variant}/{sample}.{caller}.happy",
@@ -84,6 +87,8 @@ rule happy_evaluate:
     params:
         prefix="results/evaluation/{variant}/{sample}.{caller}.happy",
         pass_only=get_pass_only_flag,
+        regions=get_confident_regions_option,
     shell:
         "hap.py {input.truth:q} {input.calls:q} -r {input.reference:q} "
-        "-o {params.prefix:q} --threads {threads} {params.pass_only} > {log:q} 2>&1"
+        "-o {params.prefix:q} --threads {threads} {params.pass_only} {params.regions} "
+        "> {log:q} 2>&1"

@@ -10,7 +10,8 @@ rule model_fetch:
         source=config["model"]["checkpoint"],
         sha256=config["model"]["sha256"],
     shell:
-        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1 "
+        "|| {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 rule training_fetch:
@@ -25,7 +26,8 @@ rule training_fetch:
         source=get_mapped_signal_source,
         sha256=get_mapped_signal_sha256,
     shell:
-        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1 "
+        "|| {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 rule model_convert:

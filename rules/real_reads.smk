@@ -13,7 +13,8 @@ rule real_reads_fetch:
         source=get_real_read_source,
         sha256=get_real_read_sha256,
     shell:
-        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1 "
+        "|| {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 rule real_reference_fetch:
@@ -28,7 +29,8 @@ rule real_reference_fetch:
         source=get_real_reference_source,
         sha256=get_real_reference_sha256,
     shell:
-        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1 "
+        "|| {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 use rule basecall_reads as basecall_real_reads with:
