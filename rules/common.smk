@@ -665,9 +665,8 @@ def add_interpreter_bin_to_path():
 
 
 add_interpreter_bin_to_path()
-os.environ["MODELSHRINK_WORKFLOW_DIR"] = (
-    workflow.basedir
-)  # envs/modelshrink.post-deploy.sh
+# envs/modelshrink.post-deploy.sh installs the package from here
+os.environ.update(MODELSHRINK_WORKFLOW_DIR=workflow.basedir)
 SAMPLES = read_sample_sheet()
 REAL_READ_FILES = real_read_files()
 check_simulation()
