@@ -8,6 +8,7 @@ the tools of this environment on PATH. The real run needs the pretrained checkpo
 
 from __future__ import annotations
 
+import copy
 import csv
 import gzip
 import hashlib
@@ -28,24 +29,12 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "config", "envs", "scripts", "report", "profiles")
 BIN = Path(sys.executable).parent
 
-#: original + one fast variant: 10 % magnitude pruning of the GRU weights, which this
-#: model survives without fine-tuning (25 % and more collapse it)
-TINY_VARIANTS: dict[str, Any] = {
-    "pruned10": {
-        "prune": {
-            "method": "magnitude",
-            "sparsity": {
-                "sublayers.*.cudnn_gru.weight_ih_l0": 0.1,
-                "sublayers.*.cudnn_gru.weight_hh_l0": 0.1,
-            },
-        }
-    }
-}
-TINY_SIMULATION = {
-    "genome": {"length": 20000, "seed": 1},
-    "variants": {"snps": 40, "indels": 8, "seed": 2},
-    "reads": {"coverage": 8, "mean_length": 4000, "seed": 3},
-}
+#: CI's configs (.test/config/), which users can run too
+TEST_CONFIGS = REPO / ".test" / "config"
+#: original + one fast variant (10 % magnitude pruning) on a 20 kb genome at 8x
+BASIC = yaml.safe_load((TEST_CONFIGS / "basic.yaml").read_text())
+TINY_VARIANTS: dict[str, Any] = BASIC["variants"]
+TINY_SIMULATION: dict[str, Any] = BASIC["simulate"]
 
 
 def snakemake_env() -> dict[str, str]:
@@ -478,7 +467,7 @@ def tiny_config(checkpoint: Path) -> dict[str, Any]:
     config["simulate"] = TINY_SIMULATION
     config["model"] = {"checkpoint": str(checkpoint), "sha256": sha256(checkpoint)}
     config["variants"] = TINY_VARIANTS
-    config["merfish"]["enabled"] = False  # the merFISH branch: tests/test_workflow_merfish.py
+    config["merfish"].update(BASIC["merfish"])  # the merFISH branch: test_workflow_merfish.py
     taiyaki = checkpoint.parents[1]
     config["real_reads"] = {
         "reads": [
@@ -490,7 +479,7 @@ def tiny_config(checkpoint: Path) -> dict[str, Any]:
             "sha256": sha256(taiyaki / "genomic_reference.fasta"),
         },
     }
-    config["timing"] = {"max_samples": 50000, "repeats": 2}
+    config["timing"] = copy.deepcopy(BASIC["timing"])
     return config
 
 

@@ -3,13 +3,16 @@ evaluators, a Clair3 2.x model folder checked at startup, downloads as localrule
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from test_workflow import (
+    REPO,
     assert_fails_at_startup,
     copy_workflow,
     demo_config,
     planned_jobs,
+    planned_wildcards,
     run_snakemake,
 )
 
@@ -61,3 +64,17 @@ def test_clair3_default_model_comes_from_the_env_once(tmp_path: Path) -> None:
     jobs = planned_jobs(output)
     assert jobs["clair3_model"] == 1
     assert jobs["clair3_call"] == jobs["minimap2_align"]
+
+
+def test_samples_sheet_test_config_plans_its_sample_alone(tmp_path: Path) -> None:
+    """.test/config/samples.yaml (CI's samples-sheet config) replaces the demo."""
+    workdir = copy_workflow(tmp_path / "wf")
+    shutil.copytree(REPO / ".test", workdir / ".test")
+    output = run_snakemake(
+        workdir, "-n", "--cores", "1", "--configfile", ".test/config/samples.yaml"
+    ).stdout
+    samples = {
+        wildcards["sample"] for wildcards in planned_wildcards(output) if "sample" in wildcards
+    }
+    assert samples == {"sheet_sample"}
+    assert planned_jobs(output)["basecall_reads"] == 1
