@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from modelshrink.errors import ModelshrinkError
-from modelshrink.onnx_export import FLOAT32, INT8, INPUT_NAME, export_onnx, quantize_int8
+from modelshrink.onnx_export import FLOAT32, INPUT_NAME, INT8, export_onnx, quantize_int8
 
 TORCH_ENGINE = "torch"
 ONNX_ENGINE = "onnx"
