@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_workflow import copy_workflow, demo_config, run_snakemake
 
 from modelshrink.basecaller_model import load_basecaller
 from modelshrink.cli import main
@@ -184,3 +185,20 @@ def test_basecall_engine_mismatch_gets_one_clear_line(
     arguments = ["basecall", str(exported), reads, "--engine", "onnx", "--device", "cuda"]
     assert main(arguments) == 1
     assert "--engine onnx runs on the CPU" in capsys.readouterr().err
+
+
+def test_workflow_basecalls_with_the_configured_engine(tmp_path: Path) -> None:
+    config = demo_config()
+    config["basecall"]["engine"] = "onnx-int8"
+    workdir = copy_workflow(tmp_path / "wf", config)
+    target = "results/basecalls/original/demo.fastq.gz"
+    output = run_snakemake(workdir, "-n", "-p", "--cores", "2", target).stdout
+    command = output.split("rule basecall_reads:", 1)[1].split("Shell command: ", 1)[1]
+    assert command.startswith("modelshrink basecall results/models/original.safetensors ")
+    assert " --engine onnx-int8 " in command.split("\n", 1)[0]
+    config["basecall"]["engine"] = "tensorrt"
+    copy_workflow(workdir, config)
+    refused = run_snakemake(workdir, "-n", "--cores", "2", target, check=False)
+    assert refused.returncode != 0
+    message = refused.stdout + refused.stderr
+    assert "'tensorrt' is not one of ['torch', 'onnx', 'onnx-int8']" in message
