@@ -20,7 +20,6 @@ identity is printed per engine, and whether each engine's calls equal PyTorch's.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import tempfile
@@ -28,14 +27,13 @@ from pathlib import Path
 
 import onnxruntime
 import torch
-from int8_speed import median_identity, samples_per_second
+from int8_speed import median_identity, samples_per_second, tiled_reads
 
 from modelshrink.basecaller_model import load_basecaller
 from modelshrink.compress.dynamic_int8 import quantize_dynamic_int8
 from modelshrink.compress.int8_path import cpu_description
 from modelshrink.onnx_basecall import OnnxNetwork
 from modelshrink.onnx_export import INT8, export_onnx
-from modelshrink.signal.discover import find_read_files, iter_reads
 from modelshrink.taiyaki.gru_extension import compiled_kernels
 
 BASELINE = "pytorch float32"
@@ -65,19 +63,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="basecall threads, comma-separated")
     parser.add_argument("--reference", type=Path)
     args = parser.parse_args()
-    if not args.reads:
-        data = Path(
-            os.environ.get("MODELSHRINK_TEST_DATA", Path(__file__).parents[2] / "shared/data")
-        )
-        args.reads = [data / "taiyaki" / "reads"]
-        args.reference = args.reference or data / "taiyaki" / "genomic_reference.fasta"
-    reads = [r for r in iter_reads(find_read_files(args.reads)) if not isinstance(r, Exception)]
-    # distinct ids per copy: the Basecaller skips a read id it has already called
-    reads = [
-        dataclasses.replace(read, read_id=f"{read.read_id}_{copy}")
-        for copy in range(args.copies)
-        for read in reads
-    ]
+    reads = tiled_reads(args)
     worker_counts = [int(count) for count in args.workers.split(",")]
     compiled_kernels()  # builds or loads the fused GRU kernel outside the timed region
     with tempfile.TemporaryDirectory() as folder:

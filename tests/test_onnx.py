@@ -48,13 +48,6 @@ def _summary(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def original(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path) -> Path:
-    output = tmp_path_factory.mktemp("model") / "original.safetensors"
-    assert main(["convert", str(taiyaki_checkpoint), str(output)]) == 0
-    return output
-
-
-@pytest.fixture(scope="module")
 def real_chunks(shared_data: Path) -> torch.Tensor:
     """The first 4000 standardised samples of two real reads, [4000, 2, 1]."""
     files = find_read_files([shared_data / "taiyaki" / "reads"])
@@ -68,7 +61,7 @@ ENGINES = ("torch", "onnx", "onnx-int8")
 
 @pytest.fixture(scope="module")
 def engine_calls(
-    tmp_path_factory: pytest.TempPathFactory, original: Path, shared_data: Path
+    tmp_path_factory: pytest.TempPathFactory, converted_model: Path, shared_data: Path
 ) -> dict[str, tuple[Path, dict[str, str]]]:
     """The five real reads basecalled by the original under every engine: FASTQ, summary."""
     folder = tmp_path_factory.mktemp("calls")
@@ -76,7 +69,14 @@ def engine_calls(
     calls = {}
     for engine in ENGINES:
         fastq, summary = folder / f"{engine}.fastq", folder / f"{engine}.tsv"
-        arguments = ["basecall", str(original), str(reads), "-o", str(fastq), "--no-progress"]
+        arguments = [
+            "basecall",
+            str(converted_model),
+            str(reads),
+            "-o",
+            str(fastq),
+            "--no-progress",
+        ]
         assert main([*arguments, "--engine", engine, "--summary", str(summary)]) == 0
         calls[engine] = fastq, _summary(summary)
     return calls
@@ -117,13 +117,16 @@ def test_int8_onnx_identity_stays_near_float32(
 
 @pytest.mark.parametrize("variant", sorted(VARIANT_SPECS))
 def test_every_variant_exports_to_its_decoded_float32_network(
-    tmp_path: Path, original: Path, real_chunks: torch.Tensor, variant: str
+    tmp_path: Path, converted_model: Path, real_chunks: torch.Tensor, variant: str
 ) -> None:
     from modelshrink.onnx_basecall import OnnxNetwork
 
     stored = tmp_path / f"{variant}.safetensors"
     spec = json.dumps(VARIANT_SPECS[variant])
-    assert main(["compress", str(original), str(stored), "--name", variant, "--spec", spec]) == 0
+    assert (
+        main(["compress", str(converted_model), str(stored), "--name", variant, "--spec", spec])
+        == 0
+    )
     exported = tmp_path / f"{variant}.onnx"
     assert main(["export", str(stored), str(exported), "--format", "onnx"]) == 0
     with torch.inference_mode():
