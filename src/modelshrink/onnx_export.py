@@ -35,7 +35,7 @@ from modelshrink.errors import ModelshrinkError
 from modelshrink.taiyaki.layers import GruMod, Reverse
 from modelshrink.taiyaki.network import ARCHITECTURE_FAMILY, FlipFlopNetwork
 
-#: ONNX operator set: GRU, Pad, Slice with negative steps; onnxruntime >= 1.14 runs it.
+#: ONNX operator set of the graph (GRU, Pad, Slice with negative steps, Conv, MatMul).
 OPSET = 17
 FLOAT32 = "float32"
 INT8 = "int8"
