@@ -20,9 +20,11 @@ rule basecall_reads:
         chunk_size=config["basecall"]["chunk_size"],
         overlap=config["basecall"]["overlap"],
         device=config["basecall"]["device"],
+        engine=config["basecall"]["engine"],
     shell:
         "modelshrink basecall {input.model:q} {input.reads:q} -o {output.fastq:q} "
         "--summary {output.summary:q} --threads {threads} --batch-size {params.batch_size} "
         "--chunk-size {params.chunk_size} --overlap {params.overlap} --device {params.device} "
+        "--engine {params.engine} "
         "--no-progress "
         "> {log:q} 2>&1"

@@ -58,13 +58,6 @@ def _best_identities(calls: Path, reference: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def converted_model(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path) -> Path:
-    output = tmp_path_factory.mktemp("model") / "original.safetensors"
-    assert main(["convert", str(taiyaki_checkpoint), str(output)]) == 0
-    return output
-
-
-@pytest.fixture(scope="module")
 def calls(
     tmp_path_factory: pytest.TempPathFactory, converted_model: Path, shared_data: Path
 ) -> Path:

@@ -23,12 +23,13 @@ def is_taiyaki_checkpoint(path: Path) -> bool:
         return handle.read(len(LEGACY_PICKLE_PREFIX)) == LEGACY_PICKLE_PREFIX
 
 
-def load_basecaller(path: Path) -> FlipFlopNetwork:
+def load_basecaller(path: Path, int8_execution: bool = True) -> FlipFlopNetwork:
     """A ready-to-run network from a Taiyaki checkpoint or any modelshrink variant file.
 
     Every stored encoding (fp16, int codes, ternary, sparse) decodes to float32 weights;
     a file saved for dynamic int8 execution comes back with its GRUs and output layer
-    as PyTorch int8 modules, running the stored int8 codes.
+    as PyTorch int8 modules, running the stored int8 codes (with `int8_execution` False:
+    as float32 modules holding the decoded codes, e.g. for ONNX export).
     """
     path = Path(path)
     if not path.is_file():
@@ -39,7 +40,7 @@ def load_basecaller(path: Path) -> FlipFlopNetwork:
     stored = load_model(path)
     architecture = Architecture.from_dict(stored.architecture, str(path))
     network = build_network(architecture, stored.tensors, str(path))
-    if is_dynamic_int8(stored):
+    if int8_execution and is_dynamic_int8(stored):
         return quantize_dynamic_int8(network)
     return network
 
@@ -88,7 +89,11 @@ def describe_execution(path: Path) -> tuple[str, str]:
 def execution_path(network: nn.Module, device: str) -> str:
     """How the network's GRUs run on `device`, for speed reports: `int8-<kernel>` (the
     int8 kernel chosen for this CPU, compress/int8_path.py), `float32-fused` (the
-    compiled GRU kernel), `float32-torchscript` (no compiler) or `float32-<device>`."""
+    compiled GRU kernel), `float32-torchscript` (no compiler) or `float32-<device>`;
+    a network run elsewhere names its own (`onnx-float32`, onnx_basecall.py)."""
+    named = getattr(network, "execution_path", None)
+    if isinstance(named, str):
+        return named
     int8_grus = [module for module in network.modules() if isinstance(module, Int8GRU)]
     if int8_grus:
         return f"int8-{int8_grus[0].execution_path(torch.device(device))}"

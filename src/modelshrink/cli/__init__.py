@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "call": "modelshrink.cli.call",
     "fetch": "modelshrink.cli.fetch",
     "convert": "modelshrink.cli.convert",
+    "export": "modelshrink.cli.export",
     "basecall": "modelshrink.cli.basecall",
     "timing": "modelshrink.cli.timing",
     "merfish": "modelshrink.cli.merfish",

@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=MIN_CALLABLE_SAMPLES,
         help="skip reads with fewer raw samples (default: %(default)s, 0.25 s at 4 kHz)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=["torch", "onnx", "onnx-int8"],
+        default="torch",
+        help="torch (default), onnx: the float32 ONNX graph in onnxruntime, onnx-int8: "
+        "onnxruntime's dynamic int8 quantization of it (CPU only; a .onnx model needs onnx)",
+    )
     parser.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument(
@@ -65,6 +72,15 @@ def resolve_device(choice: str) -> str:
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return choice
+
+
+def _engine_device(engine: str, choice: str) -> str:
+    """The device of `engine`: onnxruntime runs here on the CPU (auto means cpu)."""
+    if engine == "torch":
+        return resolve_device(choice)
+    if choice == "cuda":
+        raise ModelshrinkError(f"--engine {engine} runs on the CPU; use --device cpu or auto")
+    return "cpu"
 
 
 def _skip_counts(skipped: Mapping[SkipReason, int]) -> str:
@@ -101,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from modelshrink.basecall import Basecaller, BasecallSettings, read_mean_qscore
-    from modelshrink.basecaller_model import load_basecaller
+    from modelshrink.onnx_basecall import load_network
     from modelshrink.seqio import BasecallWriter
     from modelshrink.signal.discover import find_read_files, iter_reads
 
@@ -110,11 +126,11 @@ def run(args: argparse.Namespace) -> int:
         overlap_steps=args.overlap,
         batch_size=args.batch_size,
         threads=args.threads,
-        device=resolve_device(args.device),
+        device=_engine_device(args.engine, args.device),
         min_samples=args.min_samples,
     )
     files = find_read_files(args.reads, recursive=not args.no_recursive)
-    basecaller = Basecaller(load_basecaller(args.model), settings)
+    basecaller = Basecaller(load_network(args.model, args.engine), settings)
     progress = tqdm(
         desc="basecalling", unit=" reads", disable=args.no_progress or None, file=sys.stderr
     )
