@@ -11,10 +11,18 @@ import sys
 import tomllib
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from modelshrink.cli import main
 from modelshrink.sequencing_summary import COLUMNS
+from modelshrink.signal.discover import iter_reads
+from modelshrink.simulate.fast5_writer import RUN_ID as RUN_ID_SIMULATED
+from modelshrink.simulate.fast5_writer import Fast5Writer
+from modelshrink.simulate.pod5_writer import Pod5Writer
+from modelshrink.simulate.reads import ReadLayout, SimulatedRead
+from modelshrink.simulate.signal import SimulatedSignal
 
 RUN_ID = "9a076f39fd3254aeacc15a915c736105296275f3"
 # read id -> (channel, mux, read number, start, duration s) from the files' own attributes
@@ -226,3 +234,75 @@ def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> N
     assert stopped.value.code == 0
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert capsys.readouterr().out.strip() == f"modelshrink {pyproject['project']['version']}"
+
+
+def _simulated_read(read_id: str, raw: np.ndarray) -> SimulatedRead:
+    return SimulatedRead(
+        layout=ReadLayout(read_id, "chr", "+", 0, len(raw)),
+        sequence="",
+        signal=SimulatedSignal(
+            raw=raw,
+            base_starts=np.array([0, len(raw)]),
+            offset=10.0,
+            digitisation=8192.0,
+            range_pa=1455.56,
+        ),
+        read_number=12,
+        channel=37,
+        mux=2,
+        start_time=8000,
+        median_before=200.0,
+    )
+
+
+def test_simulated_fast5_and_pod5_carry_the_same_read_metadata(tmp_path: Path) -> None:
+    read_id = "5d0c3b0e-1f6a-4c1e-9d39-0a5c43b6f0a2"
+    raw = np.arange(2000, dtype=np.int16) % 300
+    for writer, name in ((Fast5Writer, "reads.fast5"), (Pod5Writer, "reads.pod5")):
+        with writer(tmp_path / name, 4000.0) as sink:
+            sink.add(_simulated_read(read_id, raw))
+    (fast5,) = iter_reads([tmp_path / "reads.fast5"])
+    (pod5,) = iter_reads([tmp_path / "reads.pod5"])
+    expected = (RUN_ID_SIMULATED, 4000.0, 37, 2, 12, 8000)
+    for read in (fast5, pod5):
+        metadata = read.metadata()
+        assert (
+            metadata.run_id,
+            metadata.sampling_rate,
+            metadata.channel,
+            metadata.mux,
+            metadata.read_number,
+            metadata.start_sample,
+        ) == expected
+        assert metadata.start_time() == datetime.datetime(2019, 1, 1, 0, 0, 2, tzinfo=datetime.UTC)
+
+
+@needs_samtools
+def test_a_read_file_without_metadata_is_called_with_fallbacks(
+    tmp_path: Path, taiyaki_checkpoint: Path, shared_data: Path
+) -> None:
+    """A bare multi-read fast5 (signal and calibration only): the read is called, the
+    run id is `unknown`, and channel, read number and start are left out, not made up."""
+    source = next(iter_reads([next((shared_data / "taiyaki" / "reads").glob("*.fast5"))]))
+    bare = tmp_path / "bare.fast5"
+    with h5py.File(bare, "w") as handle:
+        group = handle.create_group(f"read_{source.read_id}")
+        group.create_group("Raw").create_dataset("Signal", data=source.raw[:6000])
+        channel = group.create_group("channel_id")
+        for key in ("digitisation", "offset", "range", "sampling_rate"):
+            channel.attrs[key] = getattr(source, key)
+    bam, fastq, summary = tmp_path / "c.bam", tmp_path / "c.fastq", tmp_path / "summary.txt"
+    common = [str(taiyaki_checkpoint), str(bare), "--no-progress", "--model-name", "m"]
+    assert main(["basecall", *common, "-o", str(bam), "--sequencing-summary", str(summary)]) == 0
+    assert main(["basecall", *common, "-o", str(fastq)]) == 0
+    (record,) = (line.split("\t") for line in _samtools("view", str(bam)))
+    tags = _tags(record[11:])
+    assert set(tags) == {"RG", "qs", "du", "fn"}
+    assert tags["RG"] == "unknown_m"
+    assert float(tags["du"]) == pytest.approx(6000 / 4000)
+    assert fastq.read_text().splitlines()[0] == (
+        f"@{source.read_id} runid=unknown basecall_model_version_id=m"
+    )
+    (row,) = _summary(summary)
+    assert (row["run_id"], row["channel"], row["mux"], row["start_time"]) == ("unknown", "", "", "")
+    assert int(row["sequence_length_template"]) == len(record[9])
