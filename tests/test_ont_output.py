@@ -77,18 +77,23 @@ def _summary(path: Path) -> list[dict[str, str]]:
     return [dict(zip(header, row, strict=True)) for row in rows]
 
 
+def _basecall(checkpoint: Path, reads: Path, output: Path, *options: str) -> Path:
+    """Calls `reads` into `output` with a sequencing summary beside it; returns the summary."""
+    summary = output.with_name("sequencing_summary.txt")
+    args = [str(checkpoint), str(reads), "-o", str(output), "--no-progress", *options]
+    assert main(["basecall", *args, "--sequencing-summary", str(summary)]) == 0
+    return summary
+
+
 @pytest.fixture(scope="module")
 def bam_call(
     tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path, shared_data: Path
 ) -> tuple[Path, Path]:
     """The single-read fast5 files called into a BAM with moves, plus their summary."""
-    folder = tmp_path_factory.mktemp("bam")
-    bam, summary = folder / "calls.bam", folder / "sequencing_summary.txt"
+    bam = tmp_path_factory.mktemp("bam") / "calls.bam"
     reads = shared_data / "taiyaki" / "reads"
-    args = [str(taiyaki_checkpoint), str(reads), "-o", str(bam), "--no-progress"]
-    extra = ["--model-name", "original", "--emit-moves", "--sequencing-summary", str(summary)]
-    assert main(["basecall", *args, *extra]) == 0
-    return bam, summary
+    options = ("--model-name", "original", "--emit-moves")
+    return bam, _basecall(taiyaki_checkpoint, reads, bam, *options)
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +101,8 @@ def fastq_call(
     tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path, shared_data: Path
 ) -> tuple[Path, Path]:
     """The multi-read fast5 (same reads, other layout) called into FASTQ, plus summary."""
-    folder = tmp_path_factory.mktemp("fastq")
-    fastq, summary = folder / "calls.fastq", folder / "sequencing_summary.txt"
-    reads = shared_data / "taiyaki" / "multireads"
-    args = [str(taiyaki_checkpoint), str(reads), "-o", str(fastq), "--no-progress"]
-    assert main(["basecall", *args, "--sequencing-summary", str(summary)]) == 0
-    return fastq, summary
+    fastq = tmp_path_factory.mktemp("fastq") / "calls.fastq"
+    return fastq, _basecall(taiyaki_checkpoint, shared_data / "taiyaki" / "multireads", fastq)
 
 
 @needs_samtools
@@ -192,6 +193,7 @@ def test_summary_rows_match_the_basecalls(fastq_call: tuple[Path, Path]) -> None
     assert float(first["start_time"]) == pytest.approx(176017056 / 4000)
 
 
+@pytest.mark.slow  # NanoPlot itself takes ~10 s (plotly pages)
 def test_nanoplot_reads_the_summary(bam_call: tuple[Path, Path], tmp_path: Path) -> None:
     """NanoPlot (a dev dependency) parses the summary into the same reads and bases."""
     nanoplot = shutil.which("NanoPlot", path=str(Path(sys.executable).parent)) or shutil.which(

@@ -11,9 +11,8 @@ left empty; a missing run id is `unknown` as in the BAM and FASTQ output.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
 
 from modelshrink.atomic import atomic_output
 from modelshrink.basecall import Basecall
@@ -64,31 +63,15 @@ def summary_row(call: Basecall) -> dict[str, str]:
     }
 
 
-class SequencingSummaryWriter:
-    """Context manager: the file appears, complete, only if the block finishes."""
+@contextlib.contextmanager
+def sequencing_summary(path: str | Path) -> Iterator[Callable[[Basecall], None]]:
+    """Yields `add(call)`, which writes the call's row; the file appears, complete, only
+    if the block finishes."""
+    with atomic_output(path, suffix=".txt") as temporary, open(temporary, "w") as handle:
+        handle.write("\t".join(COLUMNS) + "\n")
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._stack = contextlib.ExitStack()
-        self._handle: IO[str] | None = None
+        def add(call: Basecall) -> None:
+            row = summary_row(call)
+            handle.write("\t".join(row[column] for column in COLUMNS) + "\n")
 
-    def __enter__(self) -> Self:
-        with self._stack as stack:
-            temporary = stack.enter_context(atomic_output(self.path, suffix=".txt"))
-            self._handle = stack.enter_context(open(temporary, "w"))
-            self._handle.write("\t".join(COLUMNS) + "\n")
-            self._stack = stack.pop_all()
-        return self
-
-    def add(self, call: Basecall) -> None:
-        assert self._handle is not None, "add() outside the with block"
-        row = summary_row(call)
-        self._handle.write("\t".join(row[column] for column in COLUMNS) + "\n")
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        return self._stack.__exit__(kind, error, traceback)
+        yield add

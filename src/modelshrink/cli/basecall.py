@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from modelshrink.basecall import Basecaller, BasecallSettings, read_mean_qscore
     from modelshrink.basecaller_model import load_basecaller
     from modelshrink.seqio import BasecallWriter
-    from modelshrink.sequencing_summary import SequencingSummaryWriter
+    from modelshrink.sequencing_summary import sequencing_summary
     from modelshrink.signal.discover import find_read_files, iter_reads
 
     settings = BasecallSettings(
@@ -156,15 +156,15 @@ def run(args: argparse.Namespace) -> int:
     )
     with contextlib.ExitStack() as outputs:
         outputs.enter_context(writer)
-        summary = (
-            outputs.enter_context(SequencingSummaryWriter(args.sequencing_summary))
+        add_to_summary = (
+            outputs.enter_context(sequencing_summary(args.sequencing_summary))
             if args.sequencing_summary
             else None
         )
         for call in basecaller.call(iter_reads(files)):
             writer.write(call)
-            if summary is not None:
-                summary.add(call)
+            if add_to_summary is not None:
+                add_to_summary(call)
             called += 1
             samples += call.samples
             bases += len(call.sequence)
