@@ -31,12 +31,8 @@ class UnalignedBamWriter:
         stride: int,
         emit_moves: bool,
     ) -> None:
-        self.temporary, self.model, self.stride, self.emit_moves = (
-            temporary,
-            model,
-            stride,
-            emit_moves,
-        )
+        self.temporary, self.model = temporary, model
+        self.stride, self.emit_moves = stride, emit_moves
         self.header = {
             "HD": {"VN": "1.6", "SO": "unknown"},
             "PG": [program(version, command_line)],
