@@ -5,6 +5,7 @@ rule basecall_reads:
     output:
         fastq="results/basecalls/{variant}/{sample}.fastq.gz",
         summary="results/basecalls/{variant}/{sample}.speed.tsv",
+        sequencing_summary="results/basecalls/{variant}/{sample}.sequencing_summary.txt",
     log:
         "logs/basecall/{variant}/{sample}.log",
     benchmark:
@@ -23,7 +24,9 @@ rule basecall_reads:
         engine=config["basecall"]["engine"],
     shell:
         "modelshrink basecall {input.model:q} {input.reads:q} -o {output.fastq:q} "
-        "--summary {output.summary:q} --threads {threads} --batch-size {params.batch_size} "
+        "--summary {output.summary:q} --sequencing-summary {output.sequencing_summary:q} "
+        "--model-name {wildcards.variant} "
+        "--threads {threads} --batch-size {params.batch_size} "
         "--chunk-size {params.chunk_size} --overlap {params.overlap} --device {params.device} "
         "--engine {params.engine} "
         "--no-progress "

@@ -40,6 +40,7 @@ use rule basecall_reads as basecall_real_reads with:
     output:
         fastq="results/real_reads/basecalls/{variant}.fastq.gz",
         summary="results/real_reads/basecalls/{variant}.speed.tsv",
+        sequencing_summary="results/real_reads/basecalls/{variant}.sequencing_summary.txt",
     log:
         "logs/real_reads/basecall/{variant}.log",
     benchmark:

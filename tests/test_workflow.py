@@ -541,6 +541,27 @@ def test_tiny_run_summary_has_plausible_numbers(tiny_run: Path) -> None:
 
 
 @pytest.mark.workflow
+def test_tiny_run_writes_a_sequencing_summary_beside_each_basecall(tiny_run: Path) -> None:
+    """One summary row per FASTQ record, same length, the variant named as the model."""
+    basecalls = [
+        *(tiny_run / "results" / "basecalls").glob("*/demo.fastq.gz"),
+        *(tiny_run / "results" / "real_reads" / "basecalls").glob("*.fastq.gz"),
+    ]
+    assert len(basecalls) == 4  # two variants, simulated and real reads
+    for fastq in basecalls:
+        with pysam.FastxFile(str(fastq)) as records:
+            lengths = {record.name: len(record.sequence) for record in records}
+        with pysam.FastxFile(str(fastq)) as records:
+            comment = next(iter(records)).comment
+        variant = fastq.parent.name if fastq.name == "demo.fastq.gz" else fastq.name.split(".")[0]
+        assert f"basecall_model_version_id={variant}" in comment.split()
+        summary = fastq.with_name(fastq.name.replace(".fastq.gz", ".sequencing_summary.txt"))
+        rows = read_summary(summary)
+        assert {row["read_id"]: int(row["sequence_length_template"]) for row in rows} == lengths
+        assert all(row["channel"] and row["start_time"] for row in rows)
+
+
+@pytest.mark.workflow
 def test_editing_one_variant_reruns_only_that_variant(tiny_run: Path, tmp_path: Path) -> None:
     config = yaml.safe_load((tiny_run / "config" / "config.yaml").read_text())
     sparsity = config["variants"]["pruned10"]["prune"]["sparsity"]

@@ -3,12 +3,17 @@
 Faithful to Taiyaki's basecall.py defaults: pA conversion, median/MAD normalisation,
 chunks of 1000 network steps overlapping by 100, posterior decoding + Viterbi, paths
 stitched at overlap midpoints. Output format follows the file name: .fastq[.gz],
-.fasta[.gz]/.fa, .bam (unaligned, read ids kept), or - for FASTQ on stdout.
+.fasta[.gz]/.fa, .bam (unaligned), or - for FASTQ on stdout. BAM and FASTQ are shaped
+as Dorado and Guppy write them: @RG naming the model, @PG with version and command line,
+per-read RG, qs, ch, mx, rn, st, du, fn tags (mv with --emit-moves); FASTQ headers with
+runid=, read=, ch=, start_time=, basecall_model_version_id=. --sequencing-summary
+writes Guppy's sequencing_summary.txt (one row per read) for pycoQC or NanoPlot.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import statistics
 import sys
@@ -52,6 +57,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="torch",
         help="torch (default), onnx: the float32 ONNX graph in onnxruntime, onnx-int8: "
         "onnxruntime's dynamic int8 quantization of it (CPU only; a .onnx model needs onnx)",
+    )
+    parser.add_argument(
+        "--model-name",
+        help="basecall model name in @RG and FASTQ headers (default: the model file's stem)",
+    )
+    parser.add_argument(
+        "--emit-moves", action="store_true", help="BAM: add the move table (mv, ts, ns tags)"
+    )
+    parser.add_argument(
+        "--sequencing-summary",
+        type=Path,
+        help="also write a sequencing_summary.txt (Guppy/Dorado columns, one row per read)",
     )
     parser.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -113,12 +130,21 @@ def _summary_table(
     return "\t".join(columns) + "\n" + "\t".join(columns.values()) + "\n"
 
 
+def model_name(args: argparse.Namespace) -> str:
+    """--model-name, else the model file's stem; one word, as FASTQ headers need."""
+    name = args.model_name if args.model_name is not None else args.model.stem
+    if not name or any(character.isspace() for character in name):
+        raise ModelshrinkError(f"--model-name: expected one word without spaces, got {name!r}")
+    return name
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from modelshrink.basecall import Basecaller, BasecallSettings, read_mean_qscore
     from modelshrink.onnx_basecall import load_network
     from modelshrink.seqio import BasecallWriter
+    from modelshrink.sequencing_summary import sequencing_summary
     from modelshrink.signal.discover import find_read_files, iter_reads
 
     settings = BasecallSettings(
@@ -137,9 +163,24 @@ def run(args: argparse.Namespace) -> int:
     called = samples = bases = 0
     qscores = []
     started = time.perf_counter()
-    with BasecallWriter(args.output) as writer:
+    writer = BasecallWriter(
+        args.output,
+        model_name(args),
+        args.command_line,
+        basecaller.stride,
+        emit_moves=args.emit_moves,
+    )
+    with contextlib.ExitStack() as outputs:
+        outputs.enter_context(writer)
+        add_to_summary = (
+            outputs.enter_context(sequencing_summary(args.sequencing_summary))
+            if args.sequencing_summary
+            else None
+        )
         for call in basecaller.call(iter_reads(files)):
-            writer.write(call.read_id, call.sequence, call.qualities)
+            writer.write(call)
+            if add_to_summary is not None:
+                add_to_summary(call)
             called += 1
             samples += call.samples
             bases += len(call.sequence)
