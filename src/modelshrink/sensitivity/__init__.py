@@ -1,0 +1,2 @@
+"""Sensitivity scans: how much each tensor alone can be pruned or quantized, and variants
+proposed from the scan (per-layer sparsities and bit-widths within a budget)."""
