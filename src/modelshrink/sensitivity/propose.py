@@ -38,14 +38,13 @@ from modelshrink.compress.spec import parse_variant
 from modelshrink.compress.storage import load_model
 from modelshrink.compress.variant import build_variant
 from modelshrink.errors import ModelshrinkError
+from modelshrink.sensitivity import PROPOSED_VARIANT
 from modelshrink.sensitivity.damage import Damage, DamageMeter
 from modelshrink.sensitivity.grid import BITS, SPARSITY
 from modelshrink.sensitivity.size import FLOAT_BITS, tensor_bits
 
 log = logging.getLogger(__name__)
 
-#: the variant name a proposal is written under (the report marks it as proposed)
-PROPOSED_VARIANT = "proposed"
 #: predicted budgets tried in turn, as fractions of the asked budget, until one verifies
 BUDGET_FACTORS = (1.0, 0.6, 0.35, 0.15)
 #: settings losing between these many points calibrate points per KL
