@@ -2,7 +2,7 @@
 
 One panel per damage measure, each cell annotated with its value, so a user sees at a
 glance which layers take which sparsity or bit-width; a diverging colour scale centred
-on zero shows gains (noise) in blue and losses in red.
+on zero shows gains (noise) in blue and losses in red, on a symmetric log scale.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def plot_sensitivity(
 ) -> None:
     """`panels`: (column, title) per heatmap, side by side."""
     plt = _pyplot()
+    from matplotlib.colors import SymLogNorm
+
     names = list(dict.fromkeys(str(r[row_key]) for r in rows))
     fig, axes = plt.subplots(
         1,
@@ -51,7 +53,9 @@ def plot_sensitivity(
     for ax, (column, panel_title) in zip(axes[0], panels, strict=True):
         names, settings, values = scan_matrix(rows, row_key, column)
         limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
-        image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+        # symmetric log scale: damages span four decades, a linear one shows only the worst
+        norm = SymLogNorm(linthresh=max(limit * 1e-3, 1e-12), vmin=-limit, vmax=limit)
+        image = ax.imshow(values, cmap="RdBu_r", norm=norm, aspect="auto")
         ax.set_xticks(range(len(settings)), settings, rotation=45, ha="right")
         ax.set_yticks(range(len(names)), names if ax is axes[0][0] else [""] * len(names))
         for (i, j), value in np.ndenumerate(values):
