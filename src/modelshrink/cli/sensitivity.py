@@ -40,6 +40,36 @@ from modelshrink.errors import ModelshrinkError
 log = logging.getLogger(__name__)
 
 
+#: (row key, panels (column, title), title) of each family's heatmap
+BASECALLER_HEATMAP = (
+    "tensor",
+    [
+        ("identity_loss_points", "read identity loss (points)"),
+        ("kl_divergence", "KL to the original (per step)"),
+    ],
+    "Basecaller sensitivity: one tensor changed at a time, no fine-tuning",
+)
+MERFISH_HEATMAP = (
+    "block",
+    [
+        ("position_accuracy_loss_points", "position accuracy loss (points)"),
+        ("barcode_accuracy_loss_points", "barcode accuracy loss (points)"),
+    ],
+    "merFISH U-Net sensitivity: one conv block changed at a time, no fine-tuning",
+)
+
+
+def _write_scan(args: argparse.Namespace, rows: list, heatmap: tuple) -> None:
+    """The scan TSV, and its heatmap when asked for."""
+    from modelshrink.report.sensitivity_plots import plot_sensitivity
+    from modelshrink.sensitivity.grid import write_rows
+
+    write_rows(args.out, rows)
+    if args.heatmap:
+        row_key, panels, title = heatmap
+        plot_sensitivity(rows, row_key, panels, title, args.heatmap)
+
+
 def _grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", type=Path, required=True, help="scan TSV to write")
     parser.add_argument("--heatmap", type=Path, help="heatmap (SVG/PNG) to write")
@@ -117,8 +147,7 @@ def _meter(args: argparse.Namespace):
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from modelshrink.report.sensitivity_plots import plot_sensitivity
-    from modelshrink.sensitivity.grid import ScanGrid, write_rows
+    from modelshrink.sensitivity.grid import ScanGrid
     from modelshrink.sensitivity.scan import scan_basecaller
 
     grid = ScanGrid(tuple(args.sparsities), tuple(args.bits), args.scheme)
@@ -130,19 +159,7 @@ def _scan(args: argparse.Namespace) -> int:
         meter.read_identity,
         len(meter.reads),
     )
-    rows = scan_basecaller(meter, grid, args.threads)
-    write_rows(args.out, rows)
-    if args.heatmap:
-        plot_sensitivity(
-            rows,
-            "tensor",
-            [
-                ("identity_loss_points", "read identity loss (points)"),
-                ("kl_divergence", "KL to the original (per step)"),
-            ],
-            "Basecaller sensitivity: one tensor changed at a time, no fine-tuning",
-            args.heatmap,
-        )
+    _write_scan(args, scan_basecaller(meter, grid, args.threads), BASECALLER_HEATMAP)
     return 0
 
 
@@ -185,8 +202,7 @@ def _propose(args: argparse.Namespace) -> int:
 def _merfish(args: argparse.Namespace) -> int:
     from modelshrink.merfish.dataset import read_split
     from modelshrink.merfish.storage import load_model
-    from modelshrink.report.sensitivity_plots import plot_sensitivity
-    from modelshrink.sensitivity.grid import ScanGrid, write_rows
+    from modelshrink.sensitivity.grid import ScanGrid
     from modelshrink.sensitivity.merfish_scan import scan_merfish
 
     stored = load_model(args.model)
@@ -194,18 +210,7 @@ def _merfish(args: argparse.Namespace) -> int:
         raise ModelshrinkError(f"{args.model}: a {stored.variant} model; expected float32")
     split = read_split(args.data, args.split)
     rows = scan_merfish(stored.module, split, ScanGrid(tuple(args.sparsities), tuple(args.bits)))
-    write_rows(args.out, rows)
-    if args.heatmap:
-        plot_sensitivity(
-            rows,
-            "block",
-            [
-                ("position_accuracy_loss_points", "position accuracy loss (points)"),
-                ("barcode_accuracy_loss_points", "barcode accuracy loss (points)"),
-            ],
-            "merFISH U-Net sensitivity: one conv block changed at a time, no fine-tuning",
-            args.heatmap,
-        )
+    _write_scan(args, rows, MERFISH_HEATMAP)
     return 0
 
 
