@@ -126,7 +126,10 @@ DEMO_DIR = "results/demo"
 SCRIPTS = f"{workflow.basedir}/scripts"  # glue scripts, found from any --directory
 ORIGINAL = "original"
 COMPRESSED = list(config["variants"])
-VARIANTS = [ORIGINAL, *COMPRESSED]
+SENSITIVITY = config["sensitivity"]
+#: the variant the sensitivity proposer writes (rule compress_proposed), when enabled
+PROPOSED = ["proposed"] if SENSITIVITY["enabled"] else []
+VARIANTS = [ORIGINAL, *COMPRESSED, *PROPOSED]
 ASSEMBLER = config["assembly"]["assembler"]
 CALLER = config["calling"]["caller"]
 EVALUATOR = config["evaluation"]["evaluator"]
@@ -476,6 +479,22 @@ def check_merfish():
         raise WorkflowError(f"config: {error}") from None
 
 
+def check_sensitivity():
+    """The scan measures damage on real labelled chunks and on a sample's reads."""
+    if not SENSITIVITY["enabled"]:
+        return
+    if PROPOSED[0] in config["variants"]:
+        raise WorkflowError(
+            f"config key variants.{PROPOSED[0]}: the name is the sensitivity proposer's "
+            f"(sensitivity.enabled); rename the variant or set sensitivity.enabled: false"
+        )
+    if not TRAINING["mapped_signal"]:
+        raise WorkflowError(
+            "config key sensitivity.enabled: the scan measures damage on real labelled "
+            "chunks; give training.mapped_signal or set sensitivity.enabled: false"
+        )
+
+
 def check_choices():
     """Combinations the schema cannot express."""
     basecall = config["basecall"]
@@ -676,6 +695,7 @@ check_choices()
 check_merfish()
 check_clair3_model()
 check_confident_regions()
+check_sensitivity()
 
 
 onstart:
@@ -1080,8 +1100,49 @@ def stage_identity_outputs():
     ]
 
 
+def sensitivity_sample():
+    """The sample whose first reads the scan and the proposer basecall (the first one)."""
+    return next(iter(SAMPLES))
+
+
+def get_sensitivity_inputs(wildcards):
+    sample = sensitivity_sample()
+    return {
+        "model": f"results/models/{ORIGINAL}.safetensors",
+        "chunks": mapped_signal_files(),
+        "reads": SAMPLES[sample]["reads"],
+        "reference": f"results/reference/{sample}.fasta",
+    }
+
+
+def get_sensitivity_grid(wildcards):
+    """`--sparsities ... --bits ...` of the scans."""
+    return " ".join(
+        [
+            "--sparsities",
+            *map(str, SENSITIVITY["sparsities"]),
+            "--bits",
+            *map(str, SENSITIVITY["bits"]),
+        ]
+    )
+
+
+def get_sensitivity_output():
+    """The scans' tables and heatmaps (merFISH's when that branch runs)."""
+    if not SENSITIVITY["enabled"]:
+        return []
+    outputs = ["results/sensitivity/basecaller.tsv", "results/plots/sensitivity.svg"]
+    if MERFISH["enabled"]:
+        outputs += [
+            "results/merfish/sensitivity.tsv",
+            "results/merfish/plots/sensitivity.svg",
+        ]
+    return outputs
+
+
 def get_final_output():
     return [
+        *get_sensitivity_output(),
         "results/summary.tsv",
         *stage_identity_outputs(),
         "results/plots/read_identity.svg",

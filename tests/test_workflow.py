@@ -134,8 +134,10 @@ def test_dry_run_demo_config_plans_every_variant(tmp_path: Path) -> None:
     workdir = copy_workflow(tmp_path / "wf")
     result = run_snakemake(workdir, "-n", "--cores", "2")
     jobs = planned_jobs(result.stdout)
-    variants = len(config["variants"])
-    assert jobs["compress_model"] == variants
+    proposed = int(config["sensitivity"]["enabled"])  # the sensitivity proposer's variant
+    variants = len(config["variants"]) + proposed
+    assert jobs["compress_model"] == variants - proposed
+    assert jobs["compress_proposed"] == jobs["sensitivity_scan"] == proposed
     for rule in ("basecall_reads", "read_identity", "miniasm_assemble", "modelshrink_call"):
         assert jobs[rule] == variants + 1, rule
     assert jobs["calling_usage"] == variants + 1
@@ -436,9 +438,11 @@ def test_user_config_variants_replace_the_demo_variants(tmp_path: Path) -> None:
     jobs = planned_jobs(output)
     assert jobs["compress_model"] == 1 and jobs["merfish_compress"] == 1, jobs
     wildcards = planned_wildcards(output)
-    assert {w["variant"] for w in wildcards if "variant" in w} == {"original", "pruned10"}
+    # and the sensitivity proposer's variant, which the demo config enables
+    planned = {w["variant"] for w in wildcards if "variant" in w}
+    assert planned == {"original", "pruned10", "proposed"}
     assert {w["merfish_variant"] for w in wildcards if "merfish_variant" in w} == {"float32"}
-    assert jobs["modelshrink_call"] == 2 and "--min-mapq 7 " in output
+    assert jobs["modelshrink_call"] == 3 and "--min-mapq 7 " in output
 
 
 def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:
@@ -468,6 +472,7 @@ def tiny_config(checkpoint: Path) -> dict[str, Any]:
     config["model"] = {"checkpoint": str(checkpoint), "sha256": sha256(checkpoint)}
     config["variants"] = TINY_VARIANTS
     config["merfish"].update(BASIC["merfish"])  # the merFISH branch: test_workflow_merfish.py
+    config["sensitivity"].update(BASIC["sensitivity"])  # the scan: tests/test_sensitivity.py
     taiyaki = checkpoint.parents[1]
     config["real_reads"] = {
         "reads": [

@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "simulate": "modelshrink.cli.simulate",
     "compress": "modelshrink.cli.compress",
     "report": "modelshrink.cli.report",
+    "sensitivity": "modelshrink.cli.sensitivity",
 }
 
 

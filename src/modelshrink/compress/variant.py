@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from modelshrink.compress.finetune import (
     finetune,
     write_loss_log,
 )
+from modelshrink.compress.names import assign_values
 from modelshrink.compress.obs_prune import (
     calibration_chunk_samples,
     calibration_signals,
@@ -34,8 +35,9 @@ from modelshrink.compress.obs_prune import (
 )
 from modelshrink.compress.prune import prune_global, prune_magnitude, prune_structured
 from modelshrink.compress.quantize import quantize_tensors
-from modelshrink.compress.spec import PruneSpec, VariantSpec
+from modelshrink.compress.spec import PruneSpec, QuantizeSpec, VariantSpec
 from modelshrink.compress.storage import (
+    TensorEncoding,
     compact_encoding,
     load_model,
     model_size_report,
@@ -109,6 +111,20 @@ def _merged(results: Sequence[FinetuneResult]) -> FinetuneResult:
     return FinetuneResult(results[-1].tensors, log, sum(r.seconds for r in results))
 
 
+def _quantized(
+    tensors: Mapping[str, torch.Tensor], spec: QuantizeSpec
+) -> tuple[dict[str, torch.Tensor], dict[str, TensorEncoding]]:
+    """The spec's scheme on its params, each tensor at its own bit-width where `bits`
+    was given per parameter."""
+    if spec.bits_by_param is None:
+        return quantize_tensors(tensors, spec.config, spec.params)
+    result, encodings = dict(tensors), {}
+    for name, bits in assign_values(spec.bits_by_param, tensors, "quantize.bits").items():
+        result, encoded = quantize_tensors(result, replace(spec.config, bits=bits), [name])
+        encodings.update(encoded)
+    return result, encodings
+
+
 def build_variant(
     original: Path,
     output: Path,
@@ -173,7 +189,7 @@ def build_variant(
         return built
     encodings = {}
     if spec.quantize is not None:
-        tensors, encodings = quantize_tensors(tensors, spec.quantize.config, spec.quantize.params)
+        tensors, encodings = _quantized(tensors, spec.quantize)
     compact = {name: compact_encoding(t, encodings.get(name)) for name, t in tensors.items()}
     save_model(output, architecture, tensors, metadata, compact)
     return built
