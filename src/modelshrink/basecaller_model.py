@@ -9,7 +9,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from modelshrink.compress.dynamic_int8 import is_dynamic_int8, quantize_dynamic_int8
+from modelshrink.compress.dynamic_int8 import (
+    gru_weight_bits,
+    is_dynamic_int8,
+    quantize_dynamic_int8,
+)
 from modelshrink.compress.int8_gru import Int8GRU
 from modelshrink.compress.storage import load_model, save_model
 from modelshrink.errors import ModelshrinkError
@@ -40,7 +44,7 @@ def load_basecaller(path: Path) -> FlipFlopNetwork:
     architecture = Architecture.from_dict(stored.architecture, str(path))
     network = build_network(architecture, stored.tensors, str(path))
     if is_dynamic_int8(stored):
-        return quantize_dynamic_int8(network)
+        return quantize_dynamic_int8(network, gru_weight_bits(stored))
     return network
 
 
