@@ -516,8 +516,9 @@ def test_tiny_run_summary_has_plausible_numbers(tiny_run: Path) -> None:
     assert int(pruned["nonzero_parameters"]) < int(original["nonzero_parameters"])
     assert float(pruned["sparse_macs_per_sample"]) < float(original["sparse_macs_per_sample"])
     assert float(original["speed_ratio"]) == 1.0
-    assert original["execution_path"] == "float32"
-    assert pruned["execution_path"] == "float32_decoded"  # stored sparse, runs dense float32
+    # stored sparse, decoded: the same dense float32 kernel runs both
+    assert original["execution_path"] == pruned["execution_path"] == "float32-fused"
+    assert original["stored_as"] == "float32" and "sparse-float32" in pruned["stored_as"]
     assert original["read_identity_delta"] == original["read_identity_delta_low"] == "0.0000"
     assert float(pruned["read_identity_delta_low"]) <= float(pruned["read_identity_delta"])
     assert float(pruned["read_identity_delta"]) <= float(pruned["read_identity_delta_high"])

@@ -25,7 +25,7 @@ TIMING = (
     "speed_ratio_min\tspeed_ratio_max\tcpu_speed_ratio\tcpu_share\n"
     "original\tfloat32\tfloat32\t5\t100000\t3\t2\t40\tcpu\t150000.0\t140000.0\t160000.0\t"
     "1.0000\t1.0000\t1.0000\t1.0000\t0.9500\n"
-    "small\tfloat32_decoded\tint8+float32\t5\t100000\t3\t2\t40\tcpu\t148000.0\t139000.0\t"
+    "small\tfloat32-fused\tint8+float32\t5\t100000\t3\t2\t40\tcpu\t148000.0\t139000.0\t"
     "161000.0\t0.9900\t0.9700\t1.0100\t0.9950\t0.9400\n"
 )
 
@@ -171,7 +171,8 @@ def test_speed_comes_from_the_timing_step(tmp_path: Path) -> None:
     assert rows["original"]["speed_ratio"] == 1.0
     assert (rows["small"]["speed_ratio_min"], rows["small"]["speed_ratio_max"]) == (0.97, 1.01)
     assert (rows["small"]["cpu_speed_ratio"], rows["small"]["cpu_share"]) == (0.995, 0.94)
-    assert rows["small"]["execution_path"] == "float32_decoded"
+    assert rows["small"]["execution_path"] == "float32-fused"
+    assert rows["small"]["stored_as"] == "int8+float32"  # smaller, run by the float kernel
 
 
 def test_changes_against_the_original_with_intervals(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ SCHEMES = (
     "dynamic_int8",
 )
 _SCHEME_ALIASES = {"fp16": "float16", "bf16": "bfloat16", "original": "scale"}
-_BIT_SCHEMES = ("scale", "per_channel")
+_BIT_SCHEMES = ("scale", "per_channel", "dynamic_int8")
 STAGES = ("prune", "quantize")
 OBJECTIVES = ("crf", "distill", "mixed")
 
@@ -262,8 +262,8 @@ def parse_quantize(
         section = {**section, "params": list(bits_by_param)}
     else:
         bits = check_bits(section.get("bits", 8), f"{where}.bits")
-    if scheme == "dynamic_int8" and bits != 8:
-        raise ModelshrinkError(f"{where}.bits: dynamic_int8 is 8 bits")
+    if scheme == "dynamic_int8" and bits_by_param is not None:
+        raise ModelshrinkError(f"{where}.bits: dynamic_int8 takes one code width, not a mapping")
     float_format = _flag(section.get("float_format", False), f"{where}.float_format")
     if float_format and scheme != "scale":
         raise ModelshrinkError(f"{where}.float_format: applies to the 'scale' scheme only")

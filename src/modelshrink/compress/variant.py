@@ -185,7 +185,7 @@ def build_variant(
     metadata = {"variant": spec.name, "source": Path(original).name, "tuned_on": tuned_on}
     built = BuiltVariant(tuned, training.summary(options.training) if training else None, tuned_on)
     if spec.quantize is not None and spec.quantize.config is None:
-        save_dynamic_int8(output, architecture, tensors, metadata)
+        save_dynamic_int8(output, architecture, tensors, metadata, spec.quantize.bits or 8)
         return built
     encodings = {}
     if spec.quantize is not None:
