@@ -38,8 +38,15 @@ TINY_SIMULATION: dict[str, Any] = BASIC["simulate"]
 
 
 def snakemake_env() -> dict[str, str]:
+    """This environment's tools first on PATH; Slurm's client told there is no cluster.
+
+    Every Snakemake start imports the Slurm executor plugin (installed for profiles/slurm),
+    which runs `scontrol show config`; where a slurm.conf names a controller that is not
+    running (as after ci/slurm_test.sh), scontrol retries for 9 s each time. These runs are
+    local, so an empty SLURM_CONF makes scontrol fail at once."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["SLURM_CONF"] = os.devnull
     return env
 
 
