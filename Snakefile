@@ -31,6 +31,7 @@ include: "rules/calling.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/merfish.smk"
+include: "rules/sensitivity.smk"
 
 
 rule all:

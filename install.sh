@@ -48,7 +48,8 @@ fi
 # launcher, $VENV/bin/flye, that points flye at it and at Debian's samtools. Only for that
 # Debian package; with conda the workflow uses envs/flye.yaml.
 if [ "$(dpkg-query -W -f='${Version}' flye 2>/dev/null)" = "2.9.1+dfsg-1" ]; then
-    minimap2="$(cd "$VENV" && pwd)/opt/minimap2-$FLYE_MINIMAP2/minimap2"
+    # built once per machine, outside the venv: a fresh checkout's venv (CI) reuses it
+    minimap2="${XDG_CACHE_HOME:-$HOME/.cache}/modelshrink/minimap2-$FLYE_MINIMAP2/minimap2"
     if ! "$minimap2" --version 2>/dev/null | grep -q "^$FLYE_MINIMAP2-"; then
         echo "install.sh: building minimap2 $FLYE_MINIMAP2 for flye" >&2
         build=$(mktemp -d)

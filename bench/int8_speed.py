@@ -55,6 +55,24 @@ def samples_per_second(network, reads, workers: int, path: str | None) -> tuple[
     return sum(len(read.raw) for read in reads) / seconds, calls
 
 
+def tiled_reads(args: argparse.Namespace) -> list:
+    """args.reads (default: the shared real reads, and their reference as
+    args.reference) tiled args.copies times."""
+    if not args.reads:
+        data = Path(
+            os.environ.get("MODELSHRINK_TEST_DATA", Path(__file__).parents[2] / "shared/data")
+        )
+        args.reads = [data / "taiyaki" / "reads"]
+        args.reference = args.reference or data / "taiyaki" / "genomic_reference.fasta"
+    reads = [r for r in iter_reads(find_read_files(args.reads)) if not isinstance(r, Exception)]
+    # distinct ids per copy: the Basecaller skips a read id it has already called
+    return [
+        dataclasses.replace(read, read_id=f"{read.read_id}_{copy}")
+        for copy in range(args.copies)
+        for read in reads
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -66,19 +84,7 @@ def main() -> None:
     parser.add_argument("--reference", type=Path)
     parser.add_argument("--paths", help="int8 kernels to time, comma-separated (default: all)")
     args = parser.parse_args()
-    if not args.reads:
-        data = Path(
-            os.environ.get("MODELSHRINK_TEST_DATA", Path(__file__).parents[2] / "shared/data")
-        )
-        args.reads = [data / "taiyaki" / "reads"]
-        args.reference = args.reference or data / "taiyaki" / "genomic_reference.fasta"
-    reads = [r for r in iter_reads(find_read_files(args.reads)) if not isinstance(r, Exception)]
-    # distinct ids per copy: the Basecaller skips a read id it has already called
-    reads = [
-        dataclasses.replace(read, read_id=f"{read.read_id}_{copy}")
-        for copy in range(args.copies)
-        for read in reads
-    ]
+    reads = tiled_reads(args)
     compiled_kernels()  # builds or loads the fused GRU kernel outside the timed region
     available = available_paths(torch.device("cpu"))
     paths = args.paths.split(",") if args.paths else available

@@ -41,7 +41,8 @@ cleanup() {
 trap cleanup EXIT
 bash "$REPO/ci/slurm_up.sh"
 
-# A user's checkout with a tiny config: original model only, 12 kb genome at 8x.
+# A user's checkout with a tiny config: original model only, 12 kb genome at 8x, and the
+# merFISH branch at test size (the demo's trains for minutes and builds every method).
 cp -r "$REPO"/{Snakefile,rules,config,envs,scripts,report,profiles} "$WORK"/
 SHA=$(sha256sum "$CHECKPOINT" | cut -d' ' -f1)
 "$PYTHON" - "$WORK/config/config.yaml" "$CHECKPOINT" "$SHA" <<'PY'
@@ -60,6 +61,23 @@ config["simulate"] = {
 config["model"] = {"checkpoint": checkpoint, "sha256": sha}
 config["variants"] = {}
 config["polish"]["racon_rounds"] = 1
+config["timing"] = {"max_samples": 50000, "repeats": 2}
+# the merFISH branch at test size (tests/test_workflow_merfish.py): a width-1/8 network on
+# 16 x 16 tiles for two epochs, float32 and static int8 only
+config["merfish"] = {
+    "enabled": True,
+    "data": "",
+    "simulation": {
+        "image_size": 16, "train_tiles": 8, "val_tiles": 2, "test_tiles": 2, "emitter_count": 4
+    },
+    "model": {"width": 0.125},
+    "train": {"epochs": 2, "batch_size": 4, "learning_rate": 3.0e-3},
+    "variants": {
+        "float32": {"method": "float32"},
+        "static_int8": {"method": "static", "calibration_tiles": 4},
+    },
+    "evaluation": {"repeats": 3},
+}
 # the demo's real reads from the test data (the same files as its URLs name)
 taiyaki = pathlib.Path(checkpoint).parents[1]
 for entry in config["real_reads"]["reads"]:

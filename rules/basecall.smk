@@ -6,6 +6,7 @@ rule basecall_reads:
     output:
         fastq="results/basecalls/{variant}/{sample}.fastq.gz",
         summary="results/basecalls/{variant}/{sample}.speed.tsv",
+        sequencing_summary="results/basecalls/{variant}/{sample}.sequencing_summary.txt",
     log:
         "logs/basecall/{variant}/{sample}.log",
     benchmark:
@@ -18,5 +19,6 @@ rule basecall_reads:
         gpu=get_basecall_gpus,
     shell:
         "modelshrink basecall {input.model:q} {input.reads:q} -o {output.fastq:q} "
-        "--summary {output.summary:q} --threads {threads} --settings {input.settings:q} "
+        "--summary {output.summary:q} --sequencing-summary {output.sequencing_summary:q} "
+        "--model-name {wildcards.variant} --threads {threads} --settings {input.settings:q} "
         "--no-progress > {log:q} 2>&1"

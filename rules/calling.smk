@@ -119,12 +119,35 @@ rule nanopolish_call:
         "{output:q} {threads} {params.window} {params.min_depth} > {log:q} 2>&1"
 
 
+# The Clair3 model shipped with the clair3 env (calling.clair3.model), copied out of it so
+# that clair3_call can name it as an input; when the build lacks it, one message says
+# where to get it. Not used when calling.clair3.model_path names a folder.
+rule clair3_model:
+    output:
+        [f"{CLAIR3_MODEL_DIR}/{{clair3_model}}/{name}" for name in CLAIR3_MODEL_FILES],
+    log:
+        "logs/calls/clair3_model/{clair3_model}.log",
+    wildcard_constraints:
+        clair3_model=r"[A-Za-z0-9_.+-]+",
+    localrule: True
+    conda:
+        "../envs/clair3.yaml"
+    threads: 1
+    params:
+        script=f"{SCRIPTS}/clair3_model.sh",
+        folder=f"{CLAIR3_MODEL_DIR}/{{clair3_model}}",
+    shell:
+        "{params.script} {wildcards.clair3_model:q} {params.folder:q} > {log:q} 2>&1 "
+        "|| {{ cat {log:q} >&2; exit 1; }}"
+
+
 rule clair3_call:
     input:
         bam=rules.minimap2_align.output.bam,
         bai=rules.minimap2_align.output.bai,
         reference=rules.reference_prepare.output.fasta,
         fai=rules.reference_prepare.output.fai,
+        model=PLAN.clair3_model_files(),
     output:
         "results/calls/{variant}/{sample}.clair3.raw.vcf.gz",
     log:
@@ -137,7 +160,7 @@ rule clair3_call:
     resources:
         mem_mb=8000,
     params:
-        model=config["calling"]["clair3"]["model_path"],
+        model=get_clair3_model_folder,
         platform=config["calling"]["clair3"]["platform"],
         workdir="results/calls/{variant}/{sample}.clair3.work",
     shell:

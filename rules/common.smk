@@ -4,6 +4,7 @@ validation entry point; `plan` says which files each job reads): docs/ARCHITECTU
 """
 
 import importlib.util
+import os
 import re
 import shlex
 from pathlib import Path
@@ -24,7 +25,13 @@ if importlib.util.find_spec("modelshrink") is None:
 from modelshrink.atomic import write_text_atomic
 from modelshrink.errors import ModelshrinkError
 from modelshrink.workflow import checks, config_files
-from modelshrink.workflow.plan import REAL_READ_DIR, WorkflowPlan
+from modelshrink.workflow.plan import (
+    CLAIR3_MODEL_DIR,
+    CLAIR3_MODEL_FILES,
+    PORE_MODEL,
+    REAL_READ_DIR,
+    WorkflowPlan,
+)
 from modelshrink.workflow.sample_sheet import DEMO_DIR, read_sample_sheet
 
 #: the demo configuration; a user's --configfile / --config is merged over it
@@ -71,6 +78,8 @@ SAMPLES = checked(read_sample_sheet, config, f"{workflow.basedir}/{SAMPLES_SCHEM
 PLAN = checked(WorkflowPlan, config, SAMPLES)
 checked(checks.check_workflow, PLAN)
 SCRIPTS = f"{workflow.basedir}/scripts"  # glue scripts, found from any --directory
+# envs/modelshrink.post-deploy.sh installs the package from here
+os.environ.update(MODELSHRINK_WORKFLOW_DIR=workflow.basedir)
 ORIGINAL, COMPRESSED, VARIANTS = PLAN.variants[0], PLAN.compressed, PLAN.variants
 #: worker threads of every basecall job; the timing step times with the same number
 BASECALL_THREADS = 2
@@ -120,11 +129,6 @@ def get_model(wildcards):
 def get_basecall_gpus(wildcards):
     """One GPU for basecalling when basecall.device is cuda, none otherwise."""
     return 1 if config["basecall"]["device"] == "cuda" else 0
-
-
-def get_timing_models(wildcards):
-    """Every variant's model, the original first (the baseline of the speed ratios)."""
-    return [f"results/models/{variant}.safetensors" for variant in VARIANTS]
 
 
 def get_timing_model_arguments(wildcards, input):
@@ -181,10 +185,6 @@ def get_training_option(wildcards, input):
     return "--training " + " ".join(shlex.quote(path) for path in input.training)
 
 
-def get_draft_assembly(wildcards):
-    return PLAN.draft_assembly(wildcards.variant, wildcards.sample)
-
-
 def get_flye_options(wildcards):
     return PLAN.flye_options()
 
@@ -215,28 +215,25 @@ def get_raw_calls(wildcards):
     return PLAN.raw_calls(wildcards.variant, wildcards.sample)
 
 
-def get_happy_truth(wildcards):
-    return f"results/evaluation/truth/{wildcards.sample}.diploid.vcf.gz"
-
-
 def get_summary_inputs(wildcards):
     return PLAN.summary_inputs()
-
-
-def get_read_identity_tables(wildcards):
-    return PLAN.read_identity_tables()
-
-
-def get_merfish_data(wildcards):
-    return PLAN.merfish_data
 
 
 def get_merfish_summary_inputs(wildcards):
     return PLAN.merfish_summary_inputs()
 
 
-def get_merfish_curves(wildcards):
-    return PLAN.merfish_curves()
+def get_sensitivity_inputs(wildcards):
+    return PLAN.sensitivity_inputs()
+
+
+def get_clair3_model_folder(wildcards, input):
+    return str(Path(input.model[0]).parent)
+
+
+def get_confident_regions_option(wildcards, input):
+    """`-f BED` for both evaluators (modelshrink evaluate and hap.py share the flag)."""
+    return f"-f {shlex.quote(input.regions[0])}" if input.regions else ""
 
 
 def get_final_output():

@@ -31,10 +31,27 @@ rule simulate_variants:
         "--sample-fasta {output.sample:q} > {log:q} 2>&1"
 
 
+# The R9.4.1 k-mer model the simulator draws signal from (uncalled4's copy, verified by
+# its sha256); a localrule, so a cluster job never downloads it.
+rule pore_model_fetch:
+    output:
+        PORE_MODEL,
+    log:
+        "logs/demo/pore_model_fetch.log",
+    localrule: True
+    conda:
+        "../envs/modelshrink.yaml"
+    threads: 1
+    shell:
+        "modelshrink simulate pore-model -o {output:q} > {log:q} 2>&1 "
+        "|| {{ tail -n 1 {log:q} >&2; exit 1; }}"
+
+
 rule simulate_reads:
     input:
         settings="results/settings/simulate.json",
         genome=rules.simulate_variants.output.sample,
+        pore_model=rules.pore_model_fetch.output,
     output:
         fast5=f"{DEMO_DIR}/reads.fast5",
         pod5=f"{DEMO_DIR}/reads.pod5",
@@ -50,7 +67,7 @@ rule simulate_reads:
     shell:
         "modelshrink simulate reads --settings {input.settings:q} --genome {input.genome:q} "
         "--fast5 {output.fast5:q} --pod5 {output.pod5:q} --truth {output.truth:q} "
-        "--chunks {output.chunks:q} > {log:q} 2>&1"
+        "--chunks {output.chunks:q} --pore-model {input.pore_model:q} > {log:q} 2>&1"
 
 
 rule reference_prepare:

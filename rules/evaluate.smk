@@ -4,6 +4,7 @@ rule modelshrink_evaluate:
         calls="results/calls/{variant}/{sample}.{caller}.vcf.gz",
         reference=rules.reference_prepare.output.fasta,
         settings="results/settings/evaluate.json",
+        regions=PLAN.confident_regions(),
     output:
         multiext(
             "results/evaluation/{variant}/{sample}.{caller}.builtin",
@@ -20,9 +21,11 @@ rule modelshrink_evaluate:
     threads: 1
     params:
         prefix="results/evaluation/{variant}/{sample}.{caller}.builtin",
+        regions=get_confident_regions_option,
     shell:
         "modelshrink evaluate {input.truth:q} {input.calls:q} -r {input.reference:q} "
-        "-o {params.prefix:q} --ploidy 1 --settings {input.settings:q} > {log:q} 2>&1"
+        "-o {params.prefix:q} --ploidy 1 --settings {input.settings:q} {params.regions} "
+        "> {log:q} 2>&1"
 
 
 # hap.py treats a haploid "1" as half a call (every call FN and FP): make haploid
@@ -61,10 +64,11 @@ rule happy_calls_diploid:
 
 rule happy_evaluate:
     input:
-        truth=get_happy_truth,
+        truth=rules.happy_truth_diploid.output,
         calls=rules.happy_calls_diploid.output,
         reference=rules.reference_prepare.output.fasta,
         fai=rules.reference_prepare.output.fai,
+        regions=PLAN.confident_regions(),
     output:
         multiext(
             "results/evaluation/{variant}/{sample}.{caller}.happy",
@@ -84,6 +88,8 @@ rule happy_evaluate:
     params:
         prefix="results/evaluation/{variant}/{sample}.{caller}.happy",
         pass_only=get_pass_only_flag,
+        regions=get_confident_regions_option,
     shell:
         "hap.py {input.truth:q} {input.calls:q} -r {input.reference:q} "
-        "-o {params.prefix:q} --threads {threads} {params.pass_only} > {log:q} 2>&1"
+        "-o {params.prefix:q} --threads {threads} {params.pass_only} {params.regions} "
+        "> {log:q} 2>&1"

@@ -23,7 +23,7 @@ rule merfish_simulate:
 
 rule merfish_train:
     input:
-        data=get_merfish_data,
+        data=PLAN.merfish_data,
         settings="results/settings/merfish/train.json",
     output:
         model="results/merfish/train/float32.safetensors",
@@ -47,7 +47,7 @@ rule merfish_train:
 rule merfish_compress:
     input:
         model=rules.merfish_train.output.model,
-        data=get_merfish_data,
+        data=PLAN.merfish_data,
         settings="results/settings/merfish/compress/{merfish_variant}.json",
     output:
         model="results/merfish/variants/{merfish_variant}.safetensors",
@@ -71,7 +71,7 @@ rule merfish_evaluate:
     input:
         model=rules.merfish_compress.output.model,
         reference=rules.merfish_train.output.model,
-        data=get_merfish_data,
+        data=PLAN.merfish_data,
         settings="results/settings/merfish/evaluate.json",
     output:
         metrics="results/merfish/evaluation/{merfish_variant}.json",
@@ -127,7 +127,7 @@ rule merfish_report:
 rule merfish_plots:
     input:
         summary=rules.merfish_report.output,
-        curves=get_merfish_curves,
+        curves=PLAN.merfish_curves(),
     output:
         size=report(
             "results/merfish/plots/size_vs_accuracy.svg",

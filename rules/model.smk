@@ -1,8 +1,11 @@
+# Downloads are localrules: they run on the submitting host, which has network where cluster
+# nodes may not; offline, each fails with one message naming the file to place.
 rule model_fetch:
     output:
         "resources/models/pretrained.checkpoint",
     log:
         "logs/model/fetch.log",
+    localrule: True
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -10,7 +13,8 @@ rule model_fetch:
         source=config["model"]["checkpoint"],
         sha256=config["model"]["sha256"],
     shell:
-        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1"
+        "modelshrink fetch {params.source:q} {output:q} --sha256 {params.sha256} > {log:q} 2>&1 "
+        "|| {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 rule training_fetch:
@@ -18,6 +22,7 @@ rule training_fetch:
         "resources/training/mapped_signal_{index}.hdf5",
     log:
         "logs/training/fetch_{index}.log",
+    localrule: True
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -25,7 +30,7 @@ rule training_fetch:
         entry=get_mapped_signal_entry,
     shell:
         "modelshrink fetch {params.entry[source]:q} {output:q} --sha256 {params.entry[sha256]} "
-        "> {log:q} 2>&1"
+        "> {log:q} 2>&1 || {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 rule model_convert:

@@ -6,6 +6,7 @@ rule real_reads_fetch:
         f"{REAL_READ_DIR}/{{real_read}}",
     log:
         "logs/real_reads/fetch/{real_read}.log",
+    localrule: True
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -13,7 +14,7 @@ rule real_reads_fetch:
         entry=get_real_read_entry,
     shell:
         "modelshrink fetch {params.entry[source]:q} {output:q} --sha256 {params.entry[sha256]} "
-        "> {log:q} 2>&1"
+        "> {log:q} 2>&1 || {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 rule real_reference_fetch:
@@ -21,6 +22,7 @@ rule real_reference_fetch:
         f"{REAL_READ_DIR}/reference.fasta",
     log:
         "logs/real_reads/fetch/reference.log",
+    localrule: True
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -28,7 +30,7 @@ rule real_reference_fetch:
         entry=get_real_reference_entry,
     shell:
         "modelshrink fetch {params.entry[source]:q} {output:q} --sha256 {params.entry[sha256]} "
-        "> {log:q} 2>&1"
+        "> {log:q} 2>&1 || {{ tail -n 1 {log:q} >&2; exit 1; }}"
 
 
 use rule basecall_reads as basecall_real_reads with:
@@ -39,6 +41,7 @@ use rule basecall_reads as basecall_real_reads with:
     output:
         fastq="results/real_reads/basecalls/{variant}.fastq.gz",
         summary="results/real_reads/basecalls/{variant}.speed.tsv",
+        sequencing_summary="results/real_reads/basecalls/{variant}.sequencing_summary.txt",
     log:
         "logs/real_reads/basecall/{variant}.log",
     benchmark:

@@ -20,7 +20,7 @@ rule report_summary:
 rule report_plots:
     input:
         summary=rules.report_summary.output,
-        read_identity=get_read_identity_tables,
+        read_identity=PLAN.read_identity_tables(),
         settings="results/settings/report/summary.json",
     output:
         read_identity=report(

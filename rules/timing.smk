@@ -8,7 +8,7 @@
 # the original (original, v1, v2, ..., original, v1, ...), after an untimed warm-up.
 rule basecall_timing:
     input:
-        models=get_timing_models,
+        models=expand("results/models/{variant}.safetensors", variant=VARIANTS),
         reads=get_reads,
         settings="results/settings/timing.json",
     output:

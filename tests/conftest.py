@@ -37,3 +37,13 @@ def taiyaki_checkpoint(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def seed_checkpoint(shared_data: Path) -> Path:
     return shared_data / "seed_checkpoint" / "original.checkpoint"
+
+
+@pytest.fixture(scope="session")
+def converted_model(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path) -> Path:
+    """The pretrained checkpoint converted by `modelshrink convert`: the original variant."""
+    from modelshrink.cli import main
+
+    output = tmp_path_factory.mktemp("model") / "original.safetensors"
+    assert main(["convert", str(taiyaki_checkpoint), str(output)]) == 0
+    return output

@@ -115,3 +115,35 @@ def test_every_int8_kernel_runs_the_network_and_says_which_ran(
         network.Architecture.from_dict(stored.architecture), stored.tensors
     )
     assert execution_path(float_model, "cpu") == "float32-fused"
+
+
+def test_seven_bit_gru_codes_run_unchanged_and_a_pruned_model_is_six_times_smaller(
+    tmp_path: Path, taiyaki_checkpoint: Path
+) -> None:
+    """The pretrained model, half its GRU weights pruned, stored with 7-bit GRU codes:
+    sparse int8 storage pays a mask bit plus 7 bits per survivor, so the file is over 6x
+    smaller than the float32 original, and the int8 GRUs run exactly the stored codes."""
+    from modelshrink.basecaller.model_file import convert_checkpoint, load_basecaller
+    from modelshrink.toolbox.prune import prune_magnitude
+
+    original = tmp_path / "original.safetensors"
+    convert_checkpoint(taiyaki_checkpoint, original)
+    stored = load_model(original)
+    pruned = prune_magnitude(stored.tensors, {"sublayers.*.cudnn_gru.weight_*": 0.5}).tensors
+    path = tmp_path / "pruned_int7.safetensors"
+    save_dynamic_int8(path, stored.architecture, pruned, gru_bits=7)
+
+    assert original.stat().st_size / path.stat().st_size > 6.0
+    reloaded = load_model(path)
+    name = "sublayers.3.layer.cudnn_gru.weight_ih_l0"
+    spec = reloaded.encoding_specs[name]
+    assert spec.values.bits == 7
+    model = load_basecaller(path)
+    gru = model.sublayers[3].layer.cudnn_gru
+    codes = gru.weight_ih_codes.t().float()
+    assert codes.abs().max() == 63
+    assert torch.equal(codes, (reloaded.tensors[name] / spec.values.scale.float()[:, None]).round())
+    assert int((codes == 0).sum()) == int((reloaded.tensors[name] == 0).sum())
+    # the linear layer keeps 8-bit codes (PyTorch's dynamic int8 Linear)
+    linear = reloaded.encoding_specs["sublayers.6.linear.weight"]
+    assert linear.bits == 8

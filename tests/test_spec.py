@@ -212,3 +212,15 @@ def test_distillation_and_gradual_pruning_keys() -> None:
     assert spec.prune.iterations == 2
     assert spec.finetune == FinetuneSpec(steps=5, objective="mixed", distill_weight=0.75)
     assert FinetuneSpec().objective == "crf" and FinetuneSpec().distill_weight == 0.5
+
+
+def test_dynamic_int8_takes_the_gru_code_width() -> None:
+    spec = parse_variant("p", {"quantize": {"scheme": "dynamic_int8", "bits": 7}})
+    assert (spec.quantize.scheme, spec.quantize.bits, spec.quantize.config) == (
+        "dynamic_int8",
+        7,
+        None,
+    )
+    assert parse_variant("d", {"quantize": {"scheme": "dynamic_int8"}}).quantize.bits == 8
+    with pytest.raises(ModelshrinkError, match=r"variants\.p\.quantize\.bits: 9 must be"):
+        parse_variant("p", {"quantize": {"scheme": "dynamic_int8", "bits": 9}})

@@ -8,8 +8,10 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 
-from modelshrink.basecaller.model_file import describe_execution
+from modelshrink.basecaller.compress import int8_path
+from modelshrink.basecaller.model_file import execution_path, load_basecaller, stored_as
 from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 from modelshrink.basecaller.timing import interleaved_order, select_reads, timing_batch_size
 from modelshrink.cli import main
@@ -39,14 +41,18 @@ def models(tmp_path_factory: pytest.TempPathFactory, taiyaki_checkpoint: Path) -
     return paths
 
 
-def test_execution_path_says_what_runs(models: dict[str, Path], taiyaki_checkpoint: Path) -> None:
-    assert describe_execution(models["original"]) == ("float32", "float32")
-    assert describe_execution(taiyaki_checkpoint) == ("float32", "taiyaki_checkpoint")
-    fp16_path, fp16_stored = describe_execution(models["fp16"])
-    assert fp16_path == "float32_decoded" and "float16" in fp16_stored.split("+")
-    scale_path, scale_stored = describe_execution(models["scale8"])
-    assert scale_path == "float32_decoded" and "int8" in scale_stored.split("+")
-    assert describe_execution(models["dynamic_int8"])[0] == "int8_kernels"
+def test_execution_path_names_the_kernel_and_stored_as_the_encodings(
+    models: dict[str, Path], taiyaki_checkpoint: Path
+) -> None:
+    assert stored_as(models["original"]) == "float32"
+    assert stored_as(taiyaki_checkpoint) == "taiyaki_checkpoint"
+    assert "float16" in stored_as(models["fp16"]).split("+")
+    assert "int8" in stored_as(models["scale8"]).split("+")
+    # stored compactly, decoded to float32: the float kernel runs it
+    assert execution_path(load_basecaller(models["fp16"]), "cpu") == "float32-fused"
+    int8_kernel = int8_path.available_paths(torch.device("cpu"))[0]
+    dynamic = load_basecaller(models["dynamic_int8"])
+    assert execution_path(dynamic, "cpu") == f"int8-{int8_kernel}"
 
 
 def test_interleaved_order_cycles_through_every_model() -> None:
@@ -84,8 +90,9 @@ def test_timing_rows_ratios_and_interleaved_runs(
     rows = {row["variant"]: row for row in _table(output)}
     assert list(rows) == list(names)
     assert float(rows["original"]["speed_ratio"]) == float(rows["original"]["cpu_speed_ratio"]) == 1
-    assert rows["original"]["execution_path"] == "float32"
-    assert rows["fp16"]["execution_path"] == "float32_decoded"
+    assert rows["original"]["execution_path"] == rows["fp16"]["execution_path"] == "float32-fused"
+    assert rows["original"]["stored_as"] == "float32"
+    assert "float16" in rows["fp16"]["stored_as"].split("+")
     for row in rows.values():
         assert float(row["samples_per_second"]) > 0 and float(row["speed_ratio"]) > 0
         assert float(row["cpu_speed_ratio"]) > 0 and float(row["cpu_share"]) > 0

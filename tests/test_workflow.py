@@ -8,6 +8,7 @@ the tools of this environment on PATH. The real run needs the pretrained checkpo
 
 from __future__ import annotations
 
+import copy
 import csv
 import gzip
 import hashlib
@@ -29,29 +30,24 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "config", "envs", "scripts", "report", "profiles")
 BIN = Path(sys.executable).parent
 
-#: original + one fast variant: 10 % magnitude pruning of the GRU weights, which this
-#: model survives without fine-tuning (25 % and more collapse it)
-TINY_VARIANTS: dict[str, Any] = {
-    "pruned10": {
-        "prune": {
-            "method": "magnitude",
-            "sparsity": {
-                "sublayers.*.cudnn_gru.weight_ih_l0": 0.1,
-                "sublayers.*.cudnn_gru.weight_hh_l0": 0.1,
-            },
-        }
-    }
-}
-TINY_SIMULATION = {
-    "genome": {"length": 20000, "seed": 1},
-    "variants": {"snps": 40, "indels": 8, "seed": 2},
-    "reads": {"coverage": 8, "mean_length": 4000, "seed": 3},
-}
+#: CI's configs (.test/config/), which users can run too
+TEST_CONFIGS = REPO / ".test" / "config"
+#: original + one fast variant (10 % magnitude pruning) on a 20 kb genome at 8x
+BASIC = yaml.safe_load((TEST_CONFIGS / "basic.yaml").read_text())
+TINY_VARIANTS: dict[str, Any] = BASIC["variants"]
+TINY_SIMULATION: dict[str, Any] = BASIC["simulate"]
 
 
 def snakemake_env() -> dict[str, str]:
+    """This environment's tools first on PATH; Slurm's client told there is no cluster.
+
+    Every Snakemake start imports the Slurm executor plugin (installed for profiles/slurm),
+    which runs `scontrol show config`; where a slurm.conf names a controller that is not
+    running (as after ci/slurm_test.sh), scontrol retries for 9 s each time. These runs are
+    local, so an empty SLURM_CONF makes scontrol fail at once."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["SLURM_CONF"] = os.devnull
     return env
 
 
@@ -146,8 +142,10 @@ def test_dry_run_demo_config_plans_every_variant(tmp_path: Path) -> None:
     workdir = copy_workflow(tmp_path / "wf")
     result = run_snakemake(workdir, "-n", "--cores", "2")
     jobs = planned_jobs(result.stdout)
-    variants = len(config["variants"])
-    assert jobs["compress_model"] == variants
+    proposed = int(config["sensitivity"]["enabled"])  # the sensitivity proposer's variant
+    variants = len(config["variants"]) + proposed
+    assert jobs["compress_model"] == variants - proposed
+    assert jobs["compress_proposed"] == jobs["sensitivity_scan"] == proposed
     for rule in ("basecall_reads", "read_identity", "miniasm_assemble", "modelshrink_call"):
         assert jobs[rule] == variants + 1, rule
     assert jobs["calling_usage"] == variants + 1
@@ -457,9 +455,11 @@ def test_user_config_variants_replace_the_demo_variants(tmp_path: Path) -> None:
     jobs = planned_jobs(output)
     assert jobs["compress_model"] == 1 and jobs["merfish_compress"] == 1, jobs
     wildcards = planned_wildcards(output)
-    assert {w["variant"] for w in wildcards if "variant" in w} == {"original", "pruned10"}
+    # and the sensitivity proposer's variant, which the demo config enables
+    planned = {w["variant"] for w in wildcards if "variant" in w}
+    assert planned == {"original", "pruned10", "proposed"}
     assert {w["merfish_variant"] for w in wildcards if "merfish_variant" in w} == {"float32"}
-    assert jobs["modelshrink_call"] == 2
+    assert jobs["modelshrink_call"] == 3
     settings = "results/settings/call.json"
     run_snakemake(workdir, settings, "--cores", "1", "--configfile", str(user))
     assert json.loads((workdir / settings).read_text())["calling"]["min_mapq"] == 7
@@ -491,7 +491,8 @@ def tiny_config(checkpoint: Path) -> dict[str, Any]:
     config["simulate"] = TINY_SIMULATION
     config["model"] = {"checkpoint": str(checkpoint), "sha256": sha256(checkpoint)}
     config["variants"] = TINY_VARIANTS
-    config["merfish"]["enabled"] = False  # the merFISH branch: tests/test_workflow_merfish.py
+    config["merfish"].update(BASIC["merfish"])  # the merFISH branch: test_workflow_merfish.py
+    config["sensitivity"].update(BASIC["sensitivity"])  # the scan: tests/test_sensitivity.py
     taiyaki = checkpoint.parents[1]
     config["real_reads"] = {
         "reads": [
@@ -503,7 +504,7 @@ def tiny_config(checkpoint: Path) -> dict[str, Any]:
             "sha256": sha256(taiyaki / "genomic_reference.fasta"),
         },
     }
-    config["timing"] = {"max_samples": 50000, "repeats": 2}
+    config["timing"] = copy.deepcopy(BASIC["timing"])
     return config
 
 
@@ -535,13 +536,16 @@ def test_tiny_run_summary_has_plausible_numbers(tiny_run: Path) -> None:
     assert int(pruned["nonzero_parameters"]) < int(original["nonzero_parameters"])
     assert float(pruned["sparse_macs_per_sample"]) < float(original["sparse_macs_per_sample"])
     assert float(original["speed_ratio"]) == 1.0
-    assert original["execution_path"] == "float32"
-    assert pruned["execution_path"] == "float32_decoded"  # stored sparse, runs dense float32
+    # stored sparse, decoded: the same dense float32 kernel runs both
+    assert original["execution_path"] == pruned["execution_path"] == "float32-fused"
+    assert original["stored_as"] == "float32" and "sparse-float32" in pruned["stored_as"]
     assert original["read_identity_delta"] == original["read_identity_delta_low"] == "0.0000"
     assert float(pruned["read_identity_delta_low"]) <= float(pruned["read_identity_delta"])
     assert float(pruned["read_identity_delta"]) <= float(pruned["read_identity_delta_high"])
-    # Taiyaki's five real reads: three map to its reference at 0.85-0.92 (test_basecall.py)
-    assert original["real_reads"] == pruned["real_reads"] == "5"
+    # Taiyaki's five real reads: three map to its reference at 0.85-0.92 (test_basecall.py),
+    # two come from a genome it does not hold and are left out
+    assert original["real_reads"] == pruned["real_reads"] == "3"
+    assert original["real_reads_without_reference"] == "2"
     assert 0.8 < float(original["real_read_identity_median"]) < 0.95
     assert pruned["assembly_identity_delta_pairing"] in ("paired_windows", "unpaired")
     for row in rows.values():
@@ -562,6 +566,27 @@ def test_tiny_run_summary_has_plausible_numbers(tiny_run: Path) -> None:
         assert (tiny_run / "results" / "plots" / f"{plot}.svg").stat().st_size > 1000
     benchmarks = list((tiny_run / "benchmarks").rglob("*.tsv"))
     assert any("basecall" in str(path) for path in benchmarks)
+
+
+@pytest.mark.workflow
+def test_tiny_run_writes_a_sequencing_summary_beside_each_basecall(tiny_run: Path) -> None:
+    """One summary row per FASTQ record, same length, the variant named as the model."""
+    basecalls = [
+        *(tiny_run / "results" / "basecalls").glob("*/demo.fastq.gz"),
+        *(tiny_run / "results" / "real_reads" / "basecalls").glob("*.fastq.gz"),
+    ]
+    assert len(basecalls) == 4  # two variants, simulated and real reads
+    for fastq in basecalls:
+        with pysam.FastxFile(str(fastq)) as records:
+            lengths = {record.name: len(record.sequence) for record in records}
+        with pysam.FastxFile(str(fastq)) as records:
+            comment = next(iter(records)).comment
+        variant = fastq.parent.name if fastq.name == "demo.fastq.gz" else fastq.name.split(".")[0]
+        assert f"basecall_model_version_id={variant}" in comment.split()
+        summary = fastq.with_name(fastq.name.replace(".fastq.gz", ".sequencing_summary.txt"))
+        rows = read_summary(summary)
+        assert {row["read_id"]: int(row["sequence_length_template"]) for row in rows} == lengths
+        assert all(row["channel"] and row["start_time"] for row in rows)
 
 
 @pytest.mark.workflow

@@ -28,24 +28,10 @@ from modelshrink.merfish import spec
 REPO = Path(__file__).resolve().parents[1]
 MERFISH_RULES = ("merfish_compress", "merfish_evaluate")
 
-TINY_MERFISH: dict[str, Any] = {
-    "enabled": True,
-    "data": "",
-    "simulation": {
-        "image_size": 16,
-        "train_tiles": 8,
-        "val_tiles": 2,
-        "test_tiles": 2,
-        "emitter_count": 4,
-    },
-    "model": {"width": 0.125},
-    "train": {"epochs": 2, "batch_size": 4, "learning_rate": 3.0e-3},
-    "variants": {
-        "float32": {"method": "float32"},
-        "static_int8": {"method": "static", "calibration_tiles": 4},
-    },
-    "evaluation": {"repeats": 3},
-}
+#: CI's merFISH-only config (.test/config/merfish.yaml)
+TINY_MERFISH: dict[str, Any] = yaml.safe_load(
+    (REPO / ".test" / "config" / "merfish.yaml").read_text()
+)["merfish"]
 
 
 def planned_merfish_variants(output: str) -> set[str]:

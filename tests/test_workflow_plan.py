@@ -39,8 +39,35 @@ def test_the_report_manifest_has_a_row_per_variant_and_sample(plan: WorkflowPlan
 
 
 def test_a_compress_settings_file_is_the_spec_without_base(plan: WorkflowPlan) -> None:
-    spec = json.loads(plan.settings("compress/pruned_v1_fp16"))
-    assert spec == {"description": spec["description"], "quantize": {"scheme": "float16"}}
+    spec = json.loads(plan.settings("compress/pruned50_int7"))
+    quantize = {"scheme": "dynamic_int8", "bits": 7}
+    assert spec == {"description": spec["description"], "quantize": quantize}
+
+
+def test_each_sensitivity_job_reads_only_its_own_keys(plan: WorkflowPlan) -> None:
+    """The scan, the proposer and the merFISH scan share one config section."""
+    section = plan.config["sensitivity"]
+    read = {
+        kind: json.loads(plan.settings(f"sensitivity/{kind}"))["sensitivity"]
+        for kind in ("scan", "propose", "merfish")
+    }
+    assert read["merfish"] == {"sparsities": section["sparsities"], "bits": section["bits"]}
+    assert read["propose"]["verify_reads"] == section["verify_reads"]
+    assert "reads" in read["scan"] and "budget_points" not in read["scan"]
+    assert all("enabled" not in keys for keys in read.values())
+
+
+def test_the_proposed_variant_is_planned_when_the_scan_is_on(plan: WorkflowPlan) -> None:
+    assert plan.config["sensitivity"]["enabled"]
+    assert plan.variants == ["original", *plan.config["variants"], "proposed"]
+    assert "results/sensitivity/basecaller.tsv" in plan.final_outputs()
+
+
+def test_timing_reads_the_basecall_settings_but_not_the_engine(plan: WorkflowPlan) -> None:
+    """`modelshrink timing` always times PyTorch; basecall.engine is for basecalling."""
+    plan.config["basecall"]["engine"] = "onnx"
+    assert json.loads(plan.settings("basecall"))["basecall"]["engine"] == "onnx"
+    assert "engine" not in json.loads(plan.settings("timing"))["basecall"]
 
 
 def test_an_unknown_settings_file_is_named(plan: WorkflowPlan) -> None:

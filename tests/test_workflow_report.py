@@ -25,7 +25,7 @@ TIMING = (
     "speed_ratio_min\tspeed_ratio_max\tcpu_speed_ratio\tcpu_share\n"
     "original\tfloat32\tfloat32\t5\t100000\t3\t2\t40\tcpu\t150000.0\t140000.0\t160000.0\t"
     "1.0000\t1.0000\t1.0000\t1.0000\t0.9500\n"
-    "small\tfloat32_decoded\tint8+float32\t5\t100000\t3\t2\t40\tcpu\t148000.0\t139000.0\t"
+    "small\tfloat32-fused\tint8+float32\t5\t100000\t3\t2\t40\tcpu\t148000.0\t139000.0\t"
     "161000.0\t0.9900\t0.9700\t1.0100\t0.9950\t0.9400\n"
 )
 
@@ -111,7 +111,7 @@ SMALL_READS = {"a": 0.88, "b": 0.90, "c": 0.92, "d": None}
 
 def two_variants(folder: Path, real: bool = True) -> list[dict]:
     """original and a 4x smaller variant that loses 0.02 per read, 0.005 per piece, and
-    0.01 on the median real read."""
+    0.01 and 0.02 on the two real reads that the original aligns."""
     variants = (
         ("original", 1000, "0.947", ORIGINAL_READS, (0.99, 0.995, 0.98), (0.85, 0.9)),
         ("small", 250, "0.9", SMALL_READS, (0.985, 0.99, 0.975), (0.84, 0.88)),
@@ -171,7 +171,8 @@ def test_speed_comes_from_the_timing_step(tmp_path: Path) -> None:
     assert rows["original"]["speed_ratio"] == 1.0
     assert (rows["small"]["speed_ratio_min"], rows["small"]["speed_ratio_max"]) == (0.97, 1.01)
     assert (rows["small"]["cpu_speed_ratio"], rows["small"]["cpu_share"]) == (0.995, 0.94)
-    assert rows["small"]["execution_path"] == "float32_decoded"
+    assert rows["small"]["execution_path"] == "float32-fused"
+    assert rows["small"]["stored_as"] == "int8+float32"  # smaller, run by the float kernel
 
 
 def test_changes_against_the_original_with_intervals(tmp_path: Path) -> None:
@@ -183,15 +184,29 @@ def test_changes_against_the_original_with_intervals(tmp_path: Path) -> None:
     # every aligned read loses 0.02; the unaligned one stays 0
     assert small["read_identity_delta"] == pytest.approx(-0.02)
     assert small["read_identity_delta_low"] <= -0.02 <= small["read_identity_delta_high"]
-    # real reads: medians 0.84 vs 0.85 (r3 unaligned on both sides)
-    assert (small["real_reads"], small["real_read_identity_median"]) == (3, 0.84)
-    assert small["real_read_identity_delta"] == pytest.approx(-0.01)
+    # real reads: r3, which the original does not align, has no reference and is left out
+    # (counted 0 it would make the median the worst read): medians 0.86 vs 0.875
+    assert (small["real_reads"], small["real_reads_without_reference"]) == (2, 1)
+    assert small["real_read_identity_median"] == pytest.approx(0.86)
+    assert small["real_read_identity_delta"] == pytest.approx(-0.015)
     low, high = small["real_read_identity_delta_low"], small["real_read_identity_delta_high"]
-    assert low <= -0.01 <= high
+    assert low <= -0.015 <= high
     # every piece loses 0.005, pieces paired by reference window: the interval is the point
     assert small["assembly_identity_delta"] == pytest.approx(-0.005)
     assert small["assembly_identity_delta_low"] == pytest.approx(-0.005)
     assert small["assembly_identity_delta_pairing"] == "paired_windows"
+
+
+def test_a_real_read_the_variant_loses_counts_zero(tmp_path: Path) -> None:
+    """The evaluated reads are those the original aligns; a variant that no longer aligns
+    one of them scores 0 on it, as in the Wick median."""
+    manifest = two_variants(tmp_path)
+    lossy = tmp_path / "lossy"
+    lossy.mkdir()
+    manifest[1] = write_row(lossy, "small", 250, "0.9", SMALL_READS, {"p1": 0.98}, {"r2": 0.88})
+    rows = {r["variant"]: r for r in summary.build_summary(manifest, 100)}
+    assert rows["small"]["real_reads"] == 2
+    assert rows["small"]["real_read_identity_median"] == pytest.approx(0.44)  # r1 lost: 0
 
 
 def test_without_real_reads_their_columns_are_na(tmp_path: Path) -> None:

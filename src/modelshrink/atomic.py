@@ -72,19 +72,27 @@ def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target, suffix)
+    with scratch_file(target, suffix) as temporary:
+        yield temporary
+        if temporary.exists():
+            os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp creates 0600; outputs are shared
+        os.replace(temporary, target)
+
+
+@contextlib.contextmanager
+def scratch_file(target: Path, suffix: str = "") -> Iterator[Path]:
+    """A temporary file beside `target`, always removed afterwards; named like the
+    temporaries of `atomic_output(target, suffix)`, so one left by a killed process is
+    cleaned up by the next write of `target`."""
     handle, name = tempfile.mkstemp(
         prefix=f".{target.name}.{socket.gethostname()}.{os.getpid()}.",
         suffix=f".tmp{suffix}",
         dir=target.parent,
     )
     os.close(handle)
-    os.chmod(name, 0o644)  # mkstemp makes 0600; results are meant to be shared
     temporary = Path(name)
     try:
         yield temporary
-        if temporary.exists():
-            os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp creates 0600; outputs are shared
-        os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -40,8 +40,10 @@ def fetch(source: str, destination: Path, sha256: str | None = None) -> str:
                     shutil.copyfileobj(response, out)
             except (urllib.error.URLError, TimeoutError, OSError) as error:
                 raise ModelshrinkError(
-                    f"cannot download {source}: {error}; download it by hand and set the "
-                    "config key to the local path"
+                    f"cannot download {source}: {error}; offline, download it elsewhere and "
+                    f"place it at {destination}"
+                    + (f" (sha256 {sha256})" if sha256 else "")
+                    + " or set the config key to its local path"
                 ) from error
         else:
             path = Path(source).expanduser()

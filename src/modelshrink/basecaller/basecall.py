@@ -33,6 +33,7 @@ from modelshrink.basecaller.flipflop import (
 )
 from modelshrink.basecaller.model_file import execution_path
 from modelshrink.basecaller.network import FlipFlopNetwork
+from modelshrink.basecaller.signal.metadata import ReadMetadata
 from modelshrink.basecaller.signal.reads import (
     MIN_CALLABLE_SAMPLES,
     RawRead,
@@ -84,10 +85,15 @@ class BasecallSettings:
 
 @dataclass
 class Basecall:
+    """`moves` has one 0/1 per network step, 1 where a base was emitted (Dorado's move
+    table without its leading stride); `metadata` is the read's run, channel and start."""
+
     read_id: str
     sequence: str
     qualities: str
     samples: int
+    moves: np.ndarray
+    metadata: ReadMetadata
 
 
 @dataclass
@@ -97,6 +103,7 @@ class _PendingRead:
     samples: int
     starts: np.ndarray
     ends: np.ndarray
+    metadata: ReadMetadata
     paths: list[np.ndarray | None] = field(default_factory=list)
     errprobs: list[np.ndarray | None] = field(default_factory=list)
 
@@ -242,6 +249,7 @@ class Basecaller:
                 len(signal),
                 starts,
                 ends,
+                read.metadata(),
                 [None] * len(starts),
                 [None] * len(starts),
             )
@@ -290,7 +298,8 @@ class Basecaller:
         path = stitch(entry.paths, entry.starts, entry.ends, self.stride)
         errprobs = stitch(entry.errprobs, entry.starts, entry.ends, self.stride)
         sequence = path_to_sequence(path, self.network.alphabet)
-        moved = np.flatnonzero(path[1:] != path[:-1]) + 1
+        moves = (path[1:] != path[:-1]).astype(np.uint8)
+        moved = np.flatnonzero(moves) + 1
         qualities = quality_string(
             errprobs[moved], self.settings.qscore_scale, self.settings.qscore_offset
         )
@@ -301,7 +310,7 @@ class Basecaller:
                 )
             )
             return
-        yield Basecall(entry.read_id, sequence, qualities, entry.samples)
+        yield Basecall(entry.read_id, sequence, qualities, entry.samples, moves, entry.metadata)
 
 
 def _bounded_map(

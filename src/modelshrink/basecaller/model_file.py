@@ -10,7 +10,11 @@ import torch
 from torch import nn
 
 from modelshrink.basecaller.checkpoint import LEGACY_PICKLE_PREFIX, load_taiyaki_checkpoint
-from modelshrink.basecaller.compress.dynamic_int8 import is_dynamic_int8, quantize_dynamic_int8
+from modelshrink.basecaller.compress.dynamic_int8 import (
+    gru_weight_bits,
+    is_dynamic_int8,
+    quantize_dynamic_int8,
+)
 from modelshrink.basecaller.compress.int8_gru import Int8GRU
 from modelshrink.basecaller.gru_extension import compiled_kernels
 from modelshrink.basecaller.network import Architecture, FlipFlopNetwork, build_network
@@ -23,12 +27,13 @@ def is_taiyaki_checkpoint(path: Path) -> bool:
         return handle.read(len(LEGACY_PICKLE_PREFIX)) == LEGACY_PICKLE_PREFIX
 
 
-def load_basecaller(path: Path) -> FlipFlopNetwork:
+def load_basecaller(path: Path, int8_execution: bool = True) -> FlipFlopNetwork:
     """A ready-to-run network from a Taiyaki checkpoint or any modelshrink variant file.
 
     Every stored encoding (fp16, int codes, ternary, sparse) decodes to float32 weights;
     a file saved for dynamic int8 execution comes back with its GRUs and output layer
-    as PyTorch int8 modules, running the stored int8 codes.
+    as PyTorch int8 modules, running the stored int8 codes (with `int8_execution` False:
+    as float32 modules holding the decoded codes, e.g. for ONNX export).
     """
     path = Path(path)
     if not path.is_file():
@@ -39,16 +44,9 @@ def load_basecaller(path: Path) -> FlipFlopNetwork:
     stored = load_model(path)
     architecture = Architecture.from_dict(stored.architecture, str(path))
     network = build_network(architecture, stored.tensors, str(path))
-    if is_dynamic_int8(stored):
-        return quantize_dynamic_int8(network)
+    if int8_execution and is_dynamic_int8(stored):
+        return quantize_dynamic_int8(network, gru_weight_bits(stored))
     return network
-
-
-#: How a model's network runs (`execution_path`): the original arithmetic, the original
-#: arithmetic on weights decoded from a compact file, or int8 kernels.
-FLOAT32 = "float32"
-FLOAT32_DECODED = "float32_decoded"
-INT8_KERNELS = "int8_kernels"
 
 
 def _encoding_name(info: Mapping[str, Any]) -> str:
@@ -63,32 +61,28 @@ def _encoding_name(info: Mapping[str, Any]) -> str:
     return str(kind)
 
 
-def describe_execution(path: Path) -> tuple[str, str]:
-    """(execution_path, stored_as) of a model file.
-
-    Why say it: a file stored as float16 or 8-bit codes is decoded to float32 on load and
-    runs exactly the original's arithmetic, so it is smaller but not faster; only a
-    dynamic int8 file runs int8 kernels (GRUs and output layer; the convolution stays
-    float32). `stored_as` lists the distinct tensor encodings, e.g. "float32+int8".
-    """
+def stored_as(path: Path) -> str:
+    """The distinct tensor encodings of a model file, e.g. "float32+int8+sparse-int7", or
+    "taiyaki_checkpoint". Beside `execution_path` it tells a file that is only stored
+    compactly (float16, int codes: decoded to float32 on load, runs float32 kernels, so
+    smaller but not faster) from one whose kernels are int8."""
     path = Path(path)
     if is_taiyaki_checkpoint(path):
-        return FLOAT32, "taiyaki_checkpoint"
+        return "taiyaki_checkpoint"
     stored = load_model(path)
-    encodings = sorted({_encoding_name(info) for info in stored.encodings.values()})
-    if is_dynamic_int8(stored):
-        execution = INT8_KERNELS
-    elif encodings == ["float32"]:
-        execution = FLOAT32
-    else:
-        execution = FLOAT32_DECODED
-    return execution, "+".join(encodings)
+    return "+".join(sorted({_encoding_name(info) for info in stored.encodings.values()}))
 
 
 def execution_path(network: nn.Module, device: str) -> str:
-    """How the network's GRUs run on `device`, for speed reports: `int8-<kernel>` (the
-    int8 kernel chosen for this CPU, compress/int8_path.py), `float32-fused` (the
-    compiled GRU kernel), `float32-torchscript` (no compiler) or `float32-<device>`."""
+    """The kernels that run the network's GRUs on `device`, named for speed reports:
+    `int8-<kernel>` (the int8 kernel chosen for this CPU, compress/int8_path.py: avx2,
+    int_mm or torchscript; the output layer then runs PyTorch's dynamic int8 Linear),
+    `float32-fused` (the compiled float GRU kernel), `float32-torchscript` (no compiler)
+    or `float32-<device>`; a network run elsewhere names its own (`onnx-float32`,
+    onnx_basecall.py)."""
+    named = getattr(network, "execution_path", None)
+    if isinstance(named, str):
+        return named
     int8_grus = [module for module in network.modules() if isinstance(module, Int8GRU)]
     if int8_grus:
         return f"int8-{int8_grus[0].execution_path(torch.device(device))}"

@@ -1,4 +1,8 @@
-"""Writing basecalls as FASTQ, FASTA (optionally gzipped) or unaligned BAM, atomically."""
+"""Writing basecalls as FASTQ, FASTA (optionally gzipped) or unaligned BAM, atomically.
+
+FASTQ headers and BAM header/tags follow Guppy and Dorado (ont_records, ont_bam); FASTA
+keeps the bare read id.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,11 @@ from pathlib import Path
 from typing import IO
 
 from modelshrink.atomic import atomic_output
+from modelshrink.basecaller.basecall import Basecall
+from modelshrink.basecaller.ont_bam import UnalignedBamWriter
+from modelshrink.basecaller.ont_records import fastq_header
 from modelshrink.errors import ModelshrinkError
+from modelshrink.version import package_version
 
 FASTQ_SUFFIXES = (".fastq", ".fq", ".fastq.gz", ".fq.gz")
 FASTA_SUFFIXES = (".fasta", ".fa", ".fasta.gz", ".fa.gz")
@@ -17,8 +25,19 @@ FASTA_SUFFIXES = (".fasta", ".fa", ".fasta.gz", ".fa.gz")
 class BasecallWriter:
     """Context manager: the output file appears only if the block finishes without error."""
 
-    def __init__(self, output: str | Path) -> None:
+    def __init__(
+        self,
+        output: str | Path,
+        model: str,
+        command_line: str,
+        stride: int,
+        emit_moves: bool = False,
+    ) -> None:
+        """`model` names the basecall model in @RG and FASTQ headers; `stride` (network
+        steps to samples) and `emit_moves` are for the BAM move table."""
         self.output = str(output)
+        self.model, self.command_line = model, command_line
+        self.stride, self.emit_moves = stride, emit_moves
         name = self.output.lower()
         if self.output == "-" or name.endswith(FASTQ_SUFFIXES):
             self.kind = "fastq"
@@ -33,7 +52,7 @@ class BasecallWriter:
             )
         self._atomic = None
         self._handle: IO[str] | None = None
-        self._bam = None
+        self._bam: UnalignedBamWriter | None = None
 
     def __enter__(self) -> BasecallWriter:
         if self.output == "-":
@@ -42,38 +61,39 @@ class BasecallWriter:
         self._atomic = atomic_output(self.output, suffix=Path(self.output).suffix)
         temporary = self._atomic.__enter__()
         if self.kind == "bam":
-            import pysam
-
-            header = {
-                "HD": {"VN": "1.6", "SO": "unknown"},
-                "PG": [{"ID": "modelshrink", "PN": "modelshrink"}],
-            }
-            self._bam = pysam.AlignmentFile(str(temporary), "wb", header=header)
+            self._bam = UnalignedBamWriter(
+                temporary,
+                Path(self.output),
+                self.model,
+                package_version(),
+                self.command_line,
+                self.stride,
+                self.emit_moves,
+            )
         elif self.output.endswith(".gz"):
             self._handle = gzip.open(temporary, "wt", compresslevel=1)
         else:
             self._handle = open(temporary, "w")
         return self
 
-    def write(self, read_id: str, sequence: str, qualities: str) -> None:
+    def write(self, call: Basecall) -> None:
         if self._bam is not None:
-            import pysam
-
-            record = pysam.AlignedSegment()
-            record.query_name = read_id
-            record.query_sequence = sequence
-            record.query_qualities = pysam.qualitystring_to_array(qualities)
-            record.flag = 4
-            self._bam.write(record)
+            self._bam.write(call)
         elif self.kind == "fastq":
-            self._handle.write(f"@{read_id}\n{sequence}\n+\n{qualities}\n")
+            header = fastq_header(call, self.model)
+            self._handle.write(f"@{header}\n{call.sequence}\n+\n{call.qualities}\n")
         else:
-            self._handle.write(f">{read_id}\n{sequence}\n")
+            self._handle.write(f">{call.read_id}\n{call.sequence}\n")
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        if self._bam is not None:
-            self._bam.close()
-        elif self._handle is not None and self._handle is not sys.stdout:
-            self._handle.close()
+        try:
+            if self._bam is not None:
+                self._bam.close(complete=exc_type is None)
+            elif self._handle is not None and self._handle is not sys.stdout:
+                self._handle.close()
+        except BaseException as error:
+            if self._atomic is not None:
+                self._atomic.__exit__(type(error), error, error.__traceback__)
+            raise
         if self._atomic is not None:
             self._atomic.__exit__(exc_type, exc, traceback)

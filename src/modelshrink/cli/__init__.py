@@ -11,12 +11,14 @@ import argparse
 import contextlib
 import importlib
 import logging
+import shlex
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 
 from modelshrink.errors import ModelshrinkError
+from modelshrink.version import package_version
 
 SUBCOMMANDS = {
     "identity": "modelshrink.cli.identity",
@@ -24,12 +26,14 @@ SUBCOMMANDS = {
     "call": "modelshrink.cli.call",
     "fetch": "modelshrink.cli.fetch",
     "convert": "modelshrink.cli.convert",
+    "export": "modelshrink.cli.export",
     "basecall": "modelshrink.cli.basecall",
     "timing": "modelshrink.cli.timing",
     "merfish": "modelshrink.cli.merfish",
     "simulate": "modelshrink.cli.simulate",
     "compress": "modelshrink.cli.compress",
     "report": "modelshrink.cli.report",
+    "sensitivity": "modelshrink.cli.sensitivity",
 }
 
 
@@ -39,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prune and quantize scientific neural networks and measure the cost.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
@@ -73,7 +78,9 @@ def sigterm_exits() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(arguments)
+    args.command_line = shlex.join(["modelshrink", *arguments])  # BAM @PG CL
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="[modelshrink %(levelname)s] %(message)s",

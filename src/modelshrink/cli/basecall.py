@@ -3,12 +3,17 @@
 Faithful to Taiyaki's basecall.py defaults: pA conversion, median/MAD normalisation,
 chunks of 1000 network steps overlapping by 100, posterior decoding + Viterbi, paths
 stitched at overlap midpoints. Output format follows the file name: .fastq[.gz],
-.fasta[.gz]/.fa, .bam (unaligned, read ids kept), or - for FASTQ on stdout.
+.fasta[.gz]/.fa, .bam (unaligned), or - for FASTQ on stdout. BAM and FASTQ are shaped
+as Dorado and Guppy write them: @RG naming the model, @PG with version and command line,
+per-read RG, qs, ch, mx, rn, st, du, fn tags (mv with --emit-moves); FASTQ headers with
+runid=, read=, ch=, start_time=, basecall_model_version_id=. --sequencing-summary
+writes Guppy's sequencing_summary.txt (one row per read) for pycoQC or NanoPlot.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import statistics
 import sys
@@ -36,7 +41,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="JSON/YAML with a basecall: section (batch_size, chunk_size, overlap, device, "
-        "as in config.yaml); its values replace those options",
+        "engine, as in config.yaml); its values replace those options",
     )
 
 
@@ -57,6 +62,7 @@ BASECALL_SETTINGS = {
     "chunk_size": "chunk_size",
     "overlap": "overlap",
     "device": "device",
+    "engine": "engine",
 }
 
 
@@ -72,6 +78,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=MIN_CALLABLE_SAMPLES,
         help="skip reads with fewer raw samples (default: %(default)s, 0.25 s at 4 kHz)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=["torch", "onnx", "onnx-int8"],
+        default="torch",
+        help="torch (default), onnx: the float32 ONNX graph in onnxruntime, onnx-int8: "
+        "onnxruntime's dynamic int8 quantization of it (CPU only; a .onnx model needs onnx)",
+    )
+    parser.add_argument(
+        "--model-name",
+        help="basecall model name in @RG and FASTQ headers (default: the model file's stem)",
+    )
+    parser.add_argument(
+        "--emit-moves", action="store_true", help="BAM: add the move table (mv, ts, ns tags)"
+    )
+    parser.add_argument(
+        "--sequencing-summary",
+        type=Path,
+        help="also write a sequencing_summary.txt (Guppy/Dorado columns, one row per read)",
     )
     parser.add_argument("--no-recursive", action="store_true", help="do not search subfolders")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -92,6 +117,15 @@ def resolve_device(choice: str) -> str:
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return choice
+
+
+def _engine_device(engine: str, choice: str) -> str:
+    """The device of `engine`: onnxruntime runs here on the CPU (auto means cpu)."""
+    if engine == "torch":
+        return resolve_device(choice)
+    if choice == "cuda":
+        raise ModelshrinkError(f"--engine {engine} runs on the CPU; use --device cpu or auto")
+    return "cpu"
 
 
 def _skip_counts(skipped: Mapping[SkipReason, int]) -> str:
@@ -124,32 +158,56 @@ def _summary_table(
     return "\t".join(columns) + "\n" + "\t".join(columns.values()) + "\n"
 
 
+def model_name(args: argparse.Namespace) -> str:
+    """--model-name, else the model file's stem; one word, as FASTQ headers need."""
+    name = args.model_name if args.model_name is not None else args.model.stem
+    if not name or any(character.isspace() for character in name):
+        raise ModelshrinkError(f"--model-name: expected one word without spaces, got {name!r}")
+    return name
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from modelshrink.basecaller.basecall import Basecaller, BasecallSettings, read_mean_qscore
-    from modelshrink.basecaller.model_file import load_basecaller
+    from modelshrink.basecaller.onnx_basecall import load_network
     from modelshrink.basecaller.seqio import BasecallWriter
+    from modelshrink.basecaller.sequencing_summary import sequencing_summary
     from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 
     apply_settings_file(args, {"basecall": BASECALL_SETTINGS})
     settings = BasecallSettings(
         **chunking_options(args),
         threads=args.threads,
-        device=resolve_device(args.device),
+        device=_engine_device(args.engine, args.device),
         min_samples=args.min_samples,
     )
     files = find_read_files(args.reads, recursive=not args.no_recursive)
-    basecaller = Basecaller(load_basecaller(args.model), settings)
+    basecaller = Basecaller(load_network(args.model, args.engine), settings)
     progress = tqdm(
         desc="basecalling", unit=" reads", disable=args.no_progress or None, file=sys.stderr
     )
     called = samples = bases = 0
     qscores = []
     started = time.perf_counter()
-    with BasecallWriter(args.output) as writer:
+    writer = BasecallWriter(
+        args.output,
+        model_name(args),
+        args.command_line,
+        basecaller.stride,
+        emit_moves=args.emit_moves,
+    )
+    with contextlib.ExitStack() as outputs:
+        outputs.enter_context(writer)
+        add_to_summary = (
+            outputs.enter_context(sequencing_summary(args.sequencing_summary))
+            if args.sequencing_summary
+            else None
+        )
         for call in basecaller.call(iter_reads(files)):
-            writer.write(call.read_id, call.sequence, call.qualities)
+            writer.write(call)
+            if add_to_summary is not None:
+                add_to_summary(call)
             called += 1
             samples += call.samples
             bases += len(call.sequence)

@@ -5,6 +5,7 @@
                                 --sample-fasta sample.fasta
   modelshrink simulate reads    --genome sample.fasta --fast5 reads.fast5 --pod5 reads.pod5 \\
                                 --truth truth.tsv --chunks chunks.hdf5
+  modelshrink simulate pore-model -o dna_r9.4.1_400bps_6mer.npz
 
 Settings come from `--config FILE` (section simulate.genome / .variants / .reads, see
 modelshrink.simulate.specs) with command-line flags taking precedence. The same seed
@@ -107,6 +108,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     reads.add_argument("--scale-jitter", type=float, help="per-read relative pA scale SD")
     reads.add_argument("--offset-jitter-pa", type=float, help="per-read pA offset SD")
     _common(reads)
+
+    pore_model = commands.add_parser(
+        "pore-model", help="fetch the R9.4.1 k-mer model (pip download uncalled4), verified"
+    )
+    pore_model.add_argument(
+        "-o", "--output", type=Path, required=True, help="where to write the .npz model"
+    )
 
 
 def _section(args: argparse.Namespace, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -230,6 +238,18 @@ def _reads(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pore_model(args: argparse.Namespace) -> int:
+    from modelshrink.simulate.poremodel import fetch_model_to
+
+    log.info("pore model ready: %s", fetch_model_to(args.output))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    handlers = {"genome": _genome, "variants": _variants, "reads": _reads}
+    handlers = {
+        "genome": _genome,
+        "variants": _variants,
+        "reads": _reads,
+        "pore-model": _pore_model,
+    }
     return handlers[args.simulate_command](args)

@@ -8,12 +8,14 @@
 Every model basecalls the same first reads (up to --max-samples raw samples) in rounds:
 all models in the order given, then again, --repeats times; warm-up calls are untimed.
 A model that has run --max-seconds sits out later rounds (`repeats` says how many it ran).
-The table has, per model: how it executes (float32, float32_decoded: stored compactly
-but run in float32, int8_kernels), samples/s (median, min, max over rounds) and its
-speed ratio to the baseline (median, min, max of the per-round ratios). --runs keeps
-every timed run. --batch-size is the largest batch: a subset too small to give every
-thread a full batch is cut into smaller ones, so all --threads work. Run it with
-nothing else on the machine: the numbers are only as quiet as the cores they ran on.
+The table has, per model: the kernels that ran its GRUs (`execution_path`: int8-avx2,
+int8-int_mm, float32-fused, ...), its tensor encodings (`stored_as`: a file stored as
+float16 or int codes but run by float32 kernels is smaller, not faster), samples/s
+(median, min, max over rounds) and its speed ratio to the baseline (median, min, max of
+the per-round ratios). --runs keeps every timed run. --batch-size is the largest batch:
+a subset too small to give every thread a full batch is cut into smaller ones, so all
+--threads work. Run it with nothing else on the machine: the numbers are only as quiet
+as the cores they ran on.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from modelshrink.basecaller import timing as basecall_timing
     from modelshrink.basecaller.basecall import BasecallSettings
-    from modelshrink.basecaller.model_file import describe_execution, load_basecaller
+    from modelshrink.basecaller.model_file import execution_path, load_basecaller, stored_as
     from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
 
     timing = {"max_samples": "max_samples", "repeats": "repeats", "max_seconds": "max_seconds"}
@@ -86,10 +88,11 @@ def run(args: argparse.Namespace) -> int:
     requested = BasecallSettings(  # checks the options before any model is loaded
         **chunking_options(args), threads=args.threads, device=device
     )
-    models = [
-        basecall_timing.TimedModel(name, load_basecaller(path), *describe_execution(path))
-        for name, path in args.models
-    ]
+    models = []
+    for name, path in args.models:
+        network = load_basecaller(path)
+        kernels = execution_path(network, device)
+        models.append(basecall_timing.TimedModel(name, network, kernels, stored_as(path)))
     reads = basecall_timing.select_reads(iter_reads(find_read_files(args.reads)), args.max_samples)
     stride = models[0].network.stride
     workers = args.threads if device == "cpu" else 1

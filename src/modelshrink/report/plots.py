@@ -21,6 +21,7 @@ from modelshrink.atomic import atomic_output
 from modelshrink.basecaller.compress.spec import ORIGINAL
 from modelshrink.report.differences import identities_by_read
 from modelshrink.report.labels import place_labels
+from modelshrink.sensitivity import PROPOSED_VARIANT
 
 #: the violins' y-axis starts at this quantile of the aligned reads' identities
 ZOOM_QUANTILE = 0.02
@@ -158,6 +159,7 @@ class SizePanel:
     points: list[tuple[float, float]]
     labels: list[str]
     errors: list[tuple[float, float]] | None = None
+    proposed: list[bool] | None = None  # drawn as stars: made by the sensitivity proposer
 
 
 def _readable_size_axis(ax: Any, sizes: Sequence[float]) -> None:
@@ -181,6 +183,18 @@ def draw_size_panel(panel: SizePanel, ylabel: str, title: str) -> None:
     if points:
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         ax.scatter(xs, ys, color="tab:blue", zorder=3)
+        marked = [p for p, flag in zip(points, panel.proposed or [], strict=False) if flag]
+        if marked:
+            ax.scatter(
+                [p[0] for p in marked],
+                [p[1] for p in marked],
+                marker="*",
+                s=160,
+                color="tab:orange",
+                edgecolor="black",
+                zorder=4,
+                label="proposed (sensitivity scan)",
+            )
         if panel.errors:
             below, above = zip(*panel.errors, strict=True)
             ax.errorbar(xs, ys, yerr=[below, above], fmt="none", ecolor="tab:blue", capsize=3)
@@ -243,6 +257,7 @@ def plot_size_vs_accuracy(rows: Sequence[Mapping[str, Any]], output: Path) -> No
                 for r in usable
             ],
             [_interval_bars(r, prefix) for r in usable],
+            [str(r["variant"]) == PROPOSED_VARIANT for r in usable],
         )
         draw_size_panel(panel, title, f"Size vs {title}")
         panels.append(panel)

@@ -30,7 +30,10 @@ TIMING_COLUMNS = (
     "cpu_speed_ratio",
     "cpu_share",
     "execution_path",
+    "stored_as",
 )
+#: timing columns that hold words: which kernels ran, how the file is stored
+_TIMING_TEXT = ("execution_path", "stored_as")
 
 COLUMNS = (
     "variant",
@@ -202,8 +205,8 @@ def read_timing(path: Path, variant: str) -> dict[str, Any]:
     row = rows[0]
     return {
         "basecall_samples_per_second": _number(row.get("samples_per_second")),
-        **{key: _number(row.get(key)) for key in TIMING_COLUMNS if key != "execution_path"},
-        "execution_path": row.get("execution_path") or None,
+        **{key: _number(row.get(key)) for key in TIMING_COLUMNS if key not in _TIMING_TEXT},
+        **{key: row.get(key) or None for key in _TIMING_TEXT},
     }
 
 
@@ -284,7 +287,7 @@ TEXT_COLUMNS = (
     "variant",
     "sample",
     "tuned_on",
-    "execution_path",
+    *_TIMING_TEXT,
     "assembly_identity_delta_pairing",
 )
 

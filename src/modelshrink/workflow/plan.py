@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from modelshrink.basecaller.compress.spec import ORIGINAL
 from modelshrink.errors import ModelshrinkError
+from modelshrink.sensitivity import PROPOSED_VARIANT
 from modelshrink.workflow.sample_sheet import DEMO_DIR
 
 #: the demo's simulated training chunks (training.simulated)
@@ -29,6 +30,18 @@ MERFISH_SIMULATED_DATA = "results/merfish/data"
 MERFISH_SPEC_KEYS = ("simulation", "model", "train", "variants")
 #: assembler -> the file name of its draft
 DRAFTS = {"miniasm": "miniasm", "flye": "flye", "reference": "reference_guided"}
+#: the R9.4.1 k-mer model of the demo's simulator (fetched by rule pore_model_fetch)
+PORE_MODEL = "resources/pore_models/dna_r9.4.1_400bps_6mer.npz"
+#: the two files of a Clair3 2.x (PyTorch) model folder
+CLAIR3_MODEL_FILES = ("pileup.pt", "full_alignment.pt")
+#: where rule clair3_model puts the model shipped with the clair3 env
+CLAIR3_MODEL_DIR = "resources/clair3_models"
+#: the sensitivity settings each job reads (sensitivity.enabled is the workflow's own)
+SENSITIVITY_SETTINGS = {
+    "scan": ("sparsities", "bits", "chunks", "chunk_samples", "reads", "read_samples"),
+    "propose": ("budget_points", "chunks", "chunk_samples", "verify_reads", "read_samples"),
+    "merfish": ("sparsities", "bits"),
+}
 
 
 def real_read_files(real_reads: Mapping[str, Any]) -> dict[str, dict]:
@@ -65,7 +78,9 @@ class WorkflowPlan:
     def __post_init__(self) -> None:
         config = self.config
         self.compressed = list(config["variants"])
-        self.variants = [ORIGINAL, *self.compressed]
+        #: the variant the sensitivity proposer writes (rule compress_proposed), when enabled
+        self.proposed = [PROPOSED_VARIANT] if config["sensitivity"]["enabled"] else []
+        self.variants = [ORIGINAL, *self.compressed, *self.proposed]
         self.caller = config["calling"]["caller"]
         self.evaluator = config["evaluation"]["evaluator"]
         self.racon_rounds = config["polish"]["racon_rounds"]
@@ -174,6 +189,45 @@ class WorkflowPlan:
             options.append(f"--extra-params {shlex.quote(settings['extra_params'])}")
         return " ".join(options)
 
+    # --- calling and evaluation inputs -----------------------------------------------------
+
+    def clair3_model_folder(self) -> str:
+        """The model folder clair3_call reads: the user's calling.clair3.model_path, else the
+        shipped model calling.clair3.model copied out of the clair3 env by clair3_model."""
+        settings = self.config["calling"]["clair3"]
+        return settings["model_path"] or f"{CLAIR3_MODEL_DIR}/{settings['model']}"
+
+    def clair3_model_files(self) -> list[str]:
+        return [f"{self.clair3_model_folder()}/{name}" for name in CLAIR3_MODEL_FILES]
+
+    def confident_regions(self) -> list[str]:
+        """The confident-regions BED as an input (none when evaluation.confident_regions
+        is empty)."""
+        path = self.config["evaluation"]["confident_regions"]
+        return [path] if path else []
+
+    # --- sensitivity scans ---------------------------------------------------------------
+
+    def sensitivity_inputs(self) -> dict[str, Any]:
+        """The scan's and the proposer's inputs: the original, the labelled chunks, and the
+        reads of the first sample with its reference."""
+        sample = next(iter(self.samples))
+        return {
+            "model": f"results/models/{ORIGINAL}.safetensors",
+            "chunks": self.mapped_signal_files(),
+            "reads": self.samples[sample]["reads"],
+            "reference": f"results/reference/{sample}.fasta",
+        }
+
+    def sensitivity_outputs(self) -> list[str]:
+        """The scans' tables and heatmaps (merFISH's when that branch runs)."""
+        if not self.config["sensitivity"]["enabled"]:
+            return []
+        outputs = ["results/sensitivity/basecaller.tsv", "results/plots/sensitivity.svg"]
+        if self.config["merfish"]["enabled"]:
+            outputs += ["results/merfish/sensitivity.tsv", "results/merfish/plots/sensitivity.svg"]
+        return outputs
+
     # --- report ------------------------------------------------------------------------
 
     def real_read_identity_table(self, variant: str) -> str | None:
@@ -274,6 +328,7 @@ class WorkflowPlan:
             for stage in self.assembly_stages()
         ]
         return [
+            *self.sensitivity_outputs(),
             "results/summary.tsv",
             *stages,
             "results/plots/read_identity.svg",
@@ -295,14 +350,18 @@ class WorkflowPlan:
         parts = name.split("/")
         if name == "basecall":
             body: Any = {"basecall": config["basecall"]}
-        elif name == "timing":
-            body = {"basecall": config["basecall"], "timing": config["timing"]}
+        elif name == "timing":  # times the torch engine, whatever basecall.engine says
+            basecall = {k: v for k, v in config["basecall"].items() if k != "engine"}
+            body = {"basecall": basecall, "timing": config["timing"]}
         elif name == "call":
             calling = config["calling"]
             shared = {key: calling[key] for key in ("min_mapq", "min_depth")}
             body = {"calling": {**shared, "modelshrink": calling["modelshrink"]}}
         elif name == "evaluate":
             body = {"evaluation": {"pass_only": config["evaluation"]["pass_only"]}}
+        elif parts[0] == "sensitivity" and parts[1:] and parts[1] in SENSITIVITY_SETTINGS:
+            keys = SENSITIVITY_SETTINGS[parts[1]]
+            body = {"sensitivity": {key: config["sensitivity"][key] for key in keys}}
         elif name == "simulate":
             body = {"simulate": config["simulate"]}
         elif parts[0] == "compress" and len(parts) == 2 and parts[1] in self.compressed:

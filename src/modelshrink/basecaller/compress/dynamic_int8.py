@@ -10,6 +10,11 @@ weights as per-channel symmetric int8 (`PerChannelConfig(8)`, our ordinary forma
 everything else float32. On load the float network is rebuilt from the decoded weights
 and quantized again with scales max|w_c| / 127 (codes in [-127, 127]), which are the
 stored scales, so the int8 codes that run are the stored ones.
+
+The GRU weights may be stored with fewer bits (`gru_bits`, e.g. 7: codes in [-63, 63],
+scale max|w_c| / 63): the int8 kernels run those codes unchanged, and a pruned model
+stored sparse pays 7 instead of 8 bits per surviving weight. The bits are read back
+from the stored encodings, so nothing else records them.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from modelshrink.basecaller.compress.layout import network_layout
 from modelshrink.errors import ModelshrinkError
 from modelshrink.toolbox.quantize import PerChannelConfig, quantize_per_channel
 from modelshrink.toolbox.storage import (
+    AffineEncoding,
+    SparseEncoding,
     StoredModel,
     TensorEncoding,
     compact_encoding,
@@ -56,10 +63,16 @@ def _qconfig() -> Any:
     )
 
 
-def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
-    """A copy of `module` whose nn.GRU layers run as `Int8GRU` and whose nn.Linear layers
-    run as PyTorch dynamic int8 (dynamic activations, per-channel weights); convolutions
-    stay float (dynamic quantization does not cover them)."""
+def stored_config(gru_bits: int = 8) -> PerChannelConfig:
+    """How GRU weights with `gru_bits`-bit codes are stored (the linear layer: STORED_CONFIG)."""
+    return PerChannelConfig(bits=gru_bits, axis=0, scale_dtype="float16")
+
+
+def quantize_dynamic_int8(module: nn.Module, gru_bits: int = 8) -> nn.Module:
+    """A copy of `module` whose nn.GRU layers run as `Int8GRU` (weight codes of `gru_bits`)
+    and whose nn.Linear layers run as PyTorch dynamic int8 (dynamic activations,
+    per-channel weights); convolutions stay float (dynamic quantization does not cover
+    them)."""
     try:
         from torch.ao.quantization import quantize_dynamic
     except ImportError as error:  # the API is deprecated; say so plainly if it goes
@@ -76,7 +89,7 @@ def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
     for parent in list(converted.modules()):
         for name, child in parent.named_children():
             if type(child) is nn.GRU:
-                setattr(parent, name, Int8GRU(child))
+                setattr(parent, name, Int8GRU(child, gru_bits))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
         warnings.filterwarnings("ignore", message=r"torch\.quantize_per_")
@@ -93,14 +106,25 @@ def int8_weight_names(architecture: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _gru_weight_names(architecture: Mapping[str, Any]) -> list[str]:
+    return [
+        name
+        for layer in network_layout(architecture)
+        if layer.kind == "gru"
+        for name in layer.weights
+    ]
+
+
 def dynamic_int8_tensors(
-    architecture: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
+    architecture: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], gru_bits: int = 8
 ) -> tuple[dict[str, torch.Tensor], dict[str, TensorEncoding]]:
     """Weights as the int8 modules will see them, and the encodings that store them."""
     result = {name: tensor.detach().to(torch.float32) for name, tensor in tensors.items()}
     encodings: dict[str, TensorEncoding] = {}
+    gru_weights = set(_gru_weight_names(architecture))
     for name in int8_weight_names(architecture):
-        result[name], encodings[name] = quantize_per_channel(result[name], STORED_CONFIG)
+        config = stored_config(gru_bits) if name in gru_weights else STORED_CONFIG
+        result[name], encodings[name] = quantize_per_channel(result[name], config)
     compact = {name: compact_encoding(t, encodings.get(name)) for name, t in result.items()}
     return result, compact
 
@@ -110,9 +134,10 @@ def save_dynamic_int8(
     architecture: dict[str, Any],
     tensors: Mapping[str, torch.Tensor],
     metadata: dict[str, Any] | None = None,
+    gru_bits: int = 8,
 ) -> None:
     """Store a model for int8 execution; `metadata["execution"]` marks it as such."""
-    quantized, encodings = dynamic_int8_tensors(architecture, tensors)
+    quantized, encodings = dynamic_int8_tensors(architecture, tensors, gru_bits)
     save_model(
         path, architecture, quantized, {**(metadata or {}), "execution": EXECUTION}, encodings
     )
@@ -120,6 +145,23 @@ def save_dynamic_int8(
 
 def is_dynamic_int8(stored: StoredModel) -> bool:
     return stored.metadata.get("execution") == EXECUTION
+
+
+def gru_weight_bits(stored: StoredModel) -> int:
+    """The code width of a dynamic int8 file's GRU weights, from their stored encodings."""
+    widths = set()
+    for name in _gru_weight_names(stored.architecture):
+        spec = stored.encoding_specs.get(name)
+        spec = spec.values if isinstance(spec, SparseEncoding) else spec
+        if not isinstance(spec, AffineEncoding):
+            raise ModelshrinkError(
+                f"GRU weight {name!r} of a dynamic int8 file is stored as "
+                f"{type(spec).__name__}; expected int codes (affine)"
+            )
+        widths.add(spec.bits)
+    if len(widths) > 1:
+        raise ModelshrinkError(f"GRU weights of a dynamic int8 file mix code widths {widths}")
+    return widths.pop() if widths else 8
 
 
 def load_dynamic_int8(path: Path, build: ModelBuilder | None = None) -> nn.Module:
@@ -142,4 +184,4 @@ def load_dynamic_int8(path: Path, build: ModelBuilder | None = None) -> nn.Modul
             return build_network(layout, tensors, str(path))
 
     module = build(stored.architecture, stored.tensors)
-    return quantize_dynamic_int8(module.eval())
+    return quantize_dynamic_int8(module.eval(), gru_weight_bits(stored))

@@ -7,6 +7,7 @@ int8 weights run inside `gru_sequence`, the float loop's time stepping, with:
 
 - weights: per-channel symmetric int8, scale max|w_c| / 127, codes in [-127, 127]
   (what `dynamic_int8.STORED_CONFIG` stores, so the stored codes are the codes that run);
+  a file stored with narrower codes (7 bits: max|w_c| / 63) runs those codes as they are;
 - inputs: per-tensor symmetric int8 with a dynamic scale, one per block of time steps;
 - the hidden state: int8 with the fixed scale 1/127. A GRU's state is a convex
   combination of tanh outputs and the previous state, so it never leaves [-1, 1]; the
@@ -41,11 +42,13 @@ INT8_MAX = 127
 PACKED_LANES = 8
 
 
-def per_channel_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """int8 codes and float32 scales (one per output row) of a weight matrix."""
-    scale = weight.detach().abs().amax(dim=1) / INT8_MAX
+def per_channel_codes(weight: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """int8 codes and float32 scales (one per output row) of a weight matrix, codes in
+    [-(2^(bits-1) - 1), 2^(bits-1) - 1]: narrower codes still run as int8, unchanged."""
+    largest = 2 ** (bits - 1) - 1
+    scale = weight.detach().abs().amax(dim=1) / largest
     safe = torch.where(scale == 0, torch.ones_like(scale), scale)
-    codes = (weight.detach() / safe[:, None]).round().clamp(-INT8_MAX, INT8_MAX)
+    codes = (weight.detach() / safe[:, None]).round().clamp(-largest, largest)
     return codes.to(torch.int8), scale
 
 
@@ -65,7 +68,7 @@ def pack_pairs(codes: torch.Tensor) -> torch.Tensor:
 class Int8GRU(nn.Module):
     """A single-layer, unidirectional, time-major nn.GRU with int8 matrix products."""
 
-    def __init__(self, gru: nn.GRU) -> None:
+    def __init__(self, gru: nn.GRU, weight_bits: int = 8) -> None:
         super().__init__()
         if gru.num_layers != 1 or gru.bidirectional or gru.batch_first or not gru.bias:
             raise ModelshrinkError(
@@ -74,8 +77,8 @@ class Int8GRU(nn.Module):
             )
         self.input_size, self.hidden_size = gru.input_size, gru.hidden_size
         doubling = candidate_scale(gru.hidden_size)
-        ih_codes, ih_scale = per_channel_codes(gru.weight_ih_l0)
-        hh_codes, hh_scale = per_channel_codes(gru.weight_hh_l0)
+        ih_codes, ih_scale = per_channel_codes(gru.weight_ih_l0, weight_bits)
+        hh_codes, hh_scale = per_channel_codes(gru.weight_hh_l0, weight_bits)
         # [in, 3H] layouts for activation @ codes; gate scales carry the candidate doubling
         self.register_buffer("weight_ih_codes", ih_codes.t().contiguous())
         self.register_buffer("weight_hh_codes", hh_codes.t().contiguous())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from modelshrink.basecaller.compress.obs_prune import (
     calibration_signals,
     prune_obs,
 )
-from modelshrink.basecaller.compress.spec import PruneSpec, VariantSpec
+from modelshrink.basecaller.compress.spec import PruneSpec, QuantizeSpec, VariantSpec
 from modelshrink.basecaller.compress.structured_prune import prune_structured
 from modelshrink.basecaller.compress.training_set import TrainingSet, load_training_set
 from modelshrink.basecaller.compress.training_sources import (
@@ -42,9 +42,11 @@ from modelshrink.basecaller.compress.training_sources import (
     refuse_unlabelled,
 )
 from modelshrink.errors import ModelshrinkError
+from modelshrink.toolbox.names import assign_values
 from modelshrink.toolbox.prune import prune_global, prune_magnitude
 from modelshrink.toolbox.quantize import quantize_tensors
 from modelshrink.toolbox.storage import (
+    TensorEncoding,
     compact_encoding,
     load_model,
     model_size_report,
@@ -110,6 +112,20 @@ def _merged(results: Sequence[FinetuneResult]) -> FinetuneResult:
     return FinetuneResult(results[-1].tensors, log, sum(r.seconds for r in results))
 
 
+def _quantized(
+    tensors: Mapping[str, torch.Tensor], spec: QuantizeSpec
+) -> tuple[dict[str, torch.Tensor], dict[str, TensorEncoding]]:
+    """The spec's scheme on its params, each tensor at its own bit-width where `bits`
+    was given per parameter."""
+    if spec.bits_by_param is None:
+        return quantize_tensors(tensors, spec.config, spec.params)
+    result, encodings = dict(tensors), {}
+    for name, bits in assign_values(spec.bits_by_param, tensors, "quantize.bits").items():
+        result, encoded = quantize_tensors(result, replace(spec.config, bits=bits), [name])
+        encodings.update(encoded)
+    return result, encodings
+
+
 def build_variant(
     original: Path,
     output: Path,
@@ -170,11 +186,11 @@ def build_variant(
     metadata = {"variant": spec.name, "source": Path(original).name, "tuned_on": tuned_on}
     built = BuiltVariant(tuned, training.summary(options.training) if training else None, tuned_on)
     if spec.quantize is not None and spec.quantize.config is None:
-        save_dynamic_int8(output, architecture, tensors, metadata)
+        save_dynamic_int8(output, architecture, tensors, metadata, spec.quantize.bits or 8)
         return built
     encodings = {}
     if spec.quantize is not None:
-        tensors, encodings = quantize_tensors(tensors, spec.quantize.config, spec.quantize.params)
+        tensors, encodings = _quantized(tensors, spec.quantize)
     compact = {name: compact_encoding(t, encodings.get(name)) for name, t in tensors.items()}
     save_model(output, architecture, tensors, metadata, compact)
     return built

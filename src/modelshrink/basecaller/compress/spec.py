@@ -62,7 +62,7 @@ DEFAULT_CHUNK_SAMPLES = 4000
 #: variant may take its name.
 ORIGINAL = "original"
 _SCHEME_ALIASES = {"fp16": "float16", "bf16": "bfloat16", "original": "scale"}
-_BIT_SCHEMES = ("scale", "per_channel")
+_BIT_SCHEMES = ("scale", "per_channel", "dynamic_int8")
 STAGES = ("prune", "quantize")
 OBJECTIVES = ("crf", "distill", "mixed")
 
@@ -88,12 +88,18 @@ class PruneSpec:
 @dataclass(frozen=True)
 class QuantizeSpec:
     """Which scheme on which parameters; `config` is None for dynamic_int8, which is
-    applied to modules at load time rather than to stored tensors."""
+    applied to modules at load time rather than to stored tensors.
+
+    `bits_by_param` (names or globs -> bits, from `bits` given as a mapping) gives each
+    named tensor its own bit-width, as a sensitivity scan proposes; `params` then lists
+    its keys and `config` holds the widest bit-width.
+    """
 
     scheme: str
     params: str | tuple[str, ...]
     config: QuantizeConfig | None
     bits: int | None = None
+    bits_by_param: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -255,9 +261,14 @@ def parse_quantize(
     scheme = _choice(_SCHEME_ALIASES.get(scheme_name, scheme_name), f"{where}.scheme", SCHEMES)
     if "bits" in section and scheme not in _BIT_SCHEMES:
         raise ModelshrinkError(f"{where}.bits: only the schemes {list(_BIT_SCHEMES)} take bits")
-    bits = check_bits(section.get("bits", 8), f"{where}.bits")
-    if scheme == "dynamic_int8" and bits != 8:
-        raise ModelshrinkError(f"{where}.bits: dynamic_int8 is 8 bits")
+    bits_by_param = _bits_by_param(section, where, parameter_names)
+    if bits_by_param is not None:
+        bits = max(bits_by_param.values())
+        section = {**section, "params": list(bits_by_param)}
+    else:
+        bits = check_bits(section.get("bits", 8), f"{where}.bits")
+    if scheme == "dynamic_int8" and bits_by_param is not None:
+        raise ModelshrinkError(f"{where}.bits: dynamic_int8 takes one code width, not a mapping")
     float_format = _flag(section.get("float_format", False), f"{where}.float_format")
     if float_format and scheme != "scale":
         raise ModelshrinkError(f"{where}.float_format: applies to the 'scale' scheme only")
@@ -278,7 +289,30 @@ def parse_quantize(
             f"{where}.params: dynamic_int8 converts every GRU and the linear layer; use 'all'"
         )
     config = _quantize_config(scheme, bits, float_format)
-    return QuantizeSpec(scheme, params, config, bits if scheme in _BIT_SCHEMES else None)
+    return QuantizeSpec(
+        scheme, params, config, bits if scheme in _BIT_SCHEMES else None, bits_by_param
+    )
+
+
+def _bits_by_param(
+    section: Mapping[str, Any], where: str, parameter_names: Sequence[str] | None
+) -> dict[str, int] | None:
+    """`bits` given as {name or glob: bits}: each named tensor at its own bit-width (no
+    `params` beside it: the mapping says which tensors are quantized)."""
+    raw = section.get("bits")
+    if not isinstance(raw, Mapping):
+        return None
+    if "params" in section:
+        raise ModelshrinkError(
+            f"{where}.params: per-parameter bits (a mapping) already name the quantized "
+            f"tensors; remove params or give bits as one number"
+        )
+    if not raw:
+        raise ModelshrinkError(f"{where}.bits: expected bits or a mapping of name/glob -> bits")
+    bits = {str(key): check_bits(value, f"{where}.bits[{key!r}]") for key, value in raw.items()}
+    if parameter_names is not None:
+        assign_values(bits, parameter_names, f"{where}.bits entry")
+    return bits
 
 
 def parse_finetune(raw: object, where: str) -> FinetuneSpec:
@@ -344,6 +378,11 @@ def parse_variant(
     finetune = (
         parse_finetune(section["finetune"], f"{where}.finetune") if "finetune" in section else None
     )
+    if finetune and finetune.qat and quantize is not None and quantize.bits_by_param:
+        raise ModelshrinkError(
+            f"{where}.finetune.qat: quantization-aware fine-tuning takes one bit-width; "
+            f"give quantize.bits as one number"
+        )
     if finetune and finetune.qat and (quantize is None or quantize.config is None):
         raise ModelshrinkError(
             f"{where}.finetune.qat: quantization-aware fine-tuning needs a 'quantize' section "

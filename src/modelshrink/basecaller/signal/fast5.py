@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import vbz_h5py_plugin  # noqa: F401  (registers the VBZ HDF5 filter with h5py on import)
 
+from modelshrink.basecaller.signal.metadata import optional_int, parse_run_start
 from modelshrink.basecaller.signal.reads import RawRead, SkipReason, UncallableReadError
 
 INT16 = np.iinfo(np.int16)
@@ -66,11 +67,13 @@ def _adc_samples(samples: np.ndarray, source: Path, read_id: str) -> np.ndarray:
     return samples.astype(np.int16)
 
 
-def _run_id(handle: h5py.File, group: str) -> str:
-    """A multi-read file's read group carries run_id, a single-read file's tracking_id."""
-    if group not in handle:
-        return ""
-    return _text(handle[group].attrs.get("run_id", b""))
+def _tracking_attribute(handle: h5py.File, group: str, name: str) -> str:
+    """run_id sits in a multi-read file's read group and in tracking_id; exp_start_time
+    only in tracking_id (a multi-read file's `<read group>/tracking_id`)."""
+    for candidate in (group, f"{group}/tracking_id"):
+        if candidate in handle and name in handle[candidate].attrs:
+            return _text(handle[candidate].attrs[name])
+    return ""
 
 
 def _load_read(
@@ -78,7 +81,8 @@ def _load_read(
 ) -> RawRead:
     read_id, signal, attributes, channel_group, tracking_group = location
     channel = handle[channel_group].attrs
-    read_id = _text(handle[attributes].attrs.get("read_id", read_id))
+    read_attributes = handle[attributes].attrs
+    read_id = _text(read_attributes.get("read_id", read_id))
     return RawRead(
         read_id=read_id,
         raw=_adc_samples(np.asarray(handle[signal][()]), source, read_id),
@@ -87,7 +91,12 @@ def _load_read(
         range=float(channel["range"]),
         sampling_rate=float(channel["sampling_rate"]),
         source=source,
-        run_id=_run_id(handle, tracking_group),
+        run_id=_tracking_attribute(handle, tracking_group, "run_id"),
+        channel=optional_int(channel.get("channel_number")),
+        mux=optional_int(read_attributes.get("start_mux")),
+        read_number=optional_int(read_attributes.get("read_number")),
+        start_sample=optional_int(read_attributes.get("start_time")),
+        run_start=parse_run_start(_tracking_attribute(handle, tracking_group, "exp_start_time")),
     )
 
 

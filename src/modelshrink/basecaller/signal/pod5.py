@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from modelshrink.basecaller.signal.reads import RawRead, UncallableReadError
+
+
+def _aware(start: datetime.datetime) -> datetime.datetime:
+    """pod5 stores UTC; some writers hand back naive datetimes."""
+    return start if start.tzinfo else start.replace(tzinfo=datetime.UTC)
 
 
 def iter_pod5(path: Path) -> Iterator[RawRead | UncallableReadError]:
@@ -42,6 +48,11 @@ def iter_pod5(path: Path) -> Iterator[RawRead | UncallableReadError]:
                     sampling_rate=float(record.run_info.sample_rate),
                     source=path,
                     run_id=str(record.run_info.acquisition_id),
+                    channel=int(record.pore.channel),
+                    mux=int(record.pore.well),
+                    read_number=int(record.read_number),
+                    start_sample=int(record.start_sample),
+                    run_start=_aware(record.run_info.acquisition_start_time),
                 )
             except UncallableReadError as skipped:
                 yield skipped

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
+
+from modelshrink.basecaller.signal.metadata import ReadMetadata
 
 MAD_TO_SD = 1.4826
 #: 0.25 s at R9.4.1's 4 kHz, about 110 bases at 450 bases/s: shorter reads come out as a
@@ -45,7 +48,9 @@ class UncallableReadError(Exception):
 @dataclass(frozen=True)
 class RawRead:
     """Raw ADC samples plus the channel calibration that turns them into picoamps;
-    `run_id` (MinKNOW's run id, "" when the file has none) tells simulated reads apart.
+    `run_id` (MinKNOW's run id, "" when the file has none) tells simulated reads apart;
+    channel, mux, read number and start (None when the file has none) only go to the
+    basecall output (see `metadata`).
 
     Construction refuses a calibration that cannot give picoamps (digitisation 0, NaN or
     infinite values): such a read would otherwise reach the network as NaNs and come out
@@ -60,6 +65,11 @@ class RawRead:
     sampling_rate: float
     source: Path
     run_id: str = ""
+    channel: int | None = None
+    mux: int | None = None
+    read_number: int | None = None
+    start_sample: int | None = None
+    run_start: datetime.datetime | None = None
 
     def __post_init__(self) -> None:
         problem = calibration_problem(self.digitisation, self.offset, self.range)
@@ -71,6 +81,18 @@ class RawRead:
     def picoamps(self) -> np.ndarray:
         """pA = (raw + offset) * range / digitisation, in float64 as Taiyaki computes it."""
         return (self.raw + self.offset) * (self.range / self.digitisation)
+
+    def metadata(self) -> ReadMetadata:
+        return ReadMetadata(
+            self.source,
+            self.run_id,
+            self.sampling_rate,
+            self.channel,
+            self.mux,
+            self.read_number,
+            self.start_sample,
+            self.run_start,
+        )
 
 
 def calibration_problem(digitisation: float, offset: float, range_pa: float) -> str | None:
