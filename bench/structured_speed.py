@@ -3,12 +3,13 @@
 
 Issue 14: unstructured pruning stores zeros compactly but the dense kernels still multiply
 them, so a pruned model is no faster. Structured pruning (`prune: {method: structured}`,
-compress/prune.py) removes whole GRU hidden units: every GRU's weight_ih / weight_hh
-lose their gate rows and recurrent columns and the next layer its input columns, so the
-matrices really shrink. This builds, from MODEL, one structurally pruned network per
---fractions entry (the same fraction of units from every GRU), and times each against
-the unpruned float32 network, interleaved and repeated (this machine is shared), in
-float32 and, with --int8, in dynamic int8 too (the int8 kernel chosen for this CPU).
+basecaller/compress/structured_prune.py) removes whole GRU hidden units: every GRU's
+weight_ih / weight_hh lose their gate rows and recurrent columns and the next layer its
+input columns, so the matrices really shrink. This builds, from MODEL, one structurally
+pruned network per --fractions entry (the same fraction of units from every GRU), and
+times each against the unpruned float32 network, interleaved and repeated (this machine
+is shared), in float32 and, with --int8, in dynamic int8 too (the int8 kernel chosen for
+this CPU).
 
     .venv/bin/python bench/structured_speed.py MODEL [READS...] [--fractions 0.25 0.5]
         [--copies 4] [--repeats 3] [--workers 2] [--int8]
@@ -34,10 +35,10 @@ from int8_speed import median_identity, samples_per_second
 from modelshrink.basecaller.compress.cost import model_cost
 from modelshrink.basecaller.compress.dynamic_int8 import quantize_dynamic_int8
 from modelshrink.basecaller.compress.int8_path import available_paths, cpu_description
+from modelshrink.basecaller.compress.structured_prune import prune_structured
 from modelshrink.basecaller.gru_extension import compiled_kernels
 from modelshrink.basecaller.network import Architecture, build_network
 from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
-from modelshrink.toolbox.prune import prune_structured
 from modelshrink.toolbox.storage import load_model
 
 GRU_LAYERS = "sublayers.[1-5]"

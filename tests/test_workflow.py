@@ -212,6 +212,7 @@ def test_dry_run_tool_choices(
     config["calling"]["caller"] = caller
     config["evaluation"]["evaluator"] = evaluator
     config["polish"]["nanopolish"] = True
+    config["sensitivity"]["enabled"] = False  # no proposed variant: the original alone
     workdir = copy_workflow(tmp_path / "wf", config)
     jobs = planned_jobs(run_snakemake(workdir, "-n", "--cores", "2").stdout)
     for rule in [*expected, "nanopolish_polish", "nanopolish_index"]:
@@ -469,8 +470,7 @@ def test_missing_tool_names_it_and_where_to_get_it(tmp_path: Path) -> None:
     if shutil.which("run_clair3.sh", path=snakemake_env()["PATH"]):
         pytest.skip("clair3 is installed here")
     config = demo_config()
-    config["calling"]["caller"] = "clair3"
-    config["calling"]["clair3"]["model_path"] = str(tmp_path)
+    config["calling"]["caller"] = "clair3"  # its default model comes from the clair3 env
     workdir = copy_workflow(tmp_path / "wf", config)
     result = run_snakemake(workdir, "--cores", "1", "results/settings/simulate.json", check=False)
     assert result.returncode != 0

@@ -174,7 +174,7 @@ class Basecaller:
     def __init__(self, network: FlipFlopNetwork, settings: BasecallSettings) -> None:
         self.network = network.to(settings.device).eval()
         self.settings = settings
-        #: which kernels run the GRUs, e.g. int8-avx2 (basecaller_model.execution_path)
+        #: which kernels run the GRUs, e.g. int8-avx2 (model_file.execution_path)
         self.execution_path = execution_path(self.network, settings.device)
         self.stride = network.stride
         self.nbase = len(network.alphabet)

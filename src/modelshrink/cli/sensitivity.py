@@ -26,6 +26,9 @@ builds it and measured on the verification reads; written as a config snippet
 
 merfish: the same for the merFISH U-Net, per conv block (all conv weights of one block
 at once), scored on a split's tiles by position and barcode accuracy (points lost).
+
+Each command also takes --settings FILE, a sensitivity: section with config.yaml's keys
+(how the workflow hands them over); its values replace the matching options.
 """
 
 from __future__ import annotations

@@ -359,7 +359,7 @@ class WorkflowPlan:
             body = {"calling": {**shared, "modelshrink": calling["modelshrink"]}}
         elif name == "evaluate":
             body = {"evaluation": {"pass_only": config["evaluation"]["pass_only"]}}
-        elif parts[0] == "sensitivity" and parts[1:] and parts[1] in SENSITIVITY_SETTINGS:
+        elif parts[0] == "sensitivity" and len(parts) == 2 and parts[1] in SENSITIVITY_SETTINGS:
             keys = SENSITIVITY_SETTINGS[parts[1]]
             body = {"sensitivity": {key: config["sensitivity"][key] for key in keys}}
         elif name == "simulate":
