@@ -139,8 +139,13 @@ MEDAKA = config["polish"]["medaka"]["enabled"]
 DRAFT = {"miniasm": "miniasm", "flye": "flye", "reference": "reference_guided"}[
     ASSEMBLER
 ]
-#: worker threads of every basecall job; the timing step times with the same number
-BASECALL_THREADS = 2
+#: one worker thread per basecall job: with one variant per core the cores stay busy,
+#: where two-thread jobs left one idle beside every one-thread job (a quiet demo run took
+#: 28 min with two, CPU time 1700 s); throughput, not one job's speed, is what counts here
+BASECALL_THREADS = 1
+#: threads of the timing step's basecalls: a user's basecall (modelshrink basecall
+#: --threads 2), timed alone
+TIMED_THREADS = 2
 TIMING = config["timing"]
 #: real R9.4.1 reads basecalled by every variant (evaluation only); fetched file name ->
 #: its config entry (source, sha256); empty when real_reads.reads is empty
@@ -752,13 +757,13 @@ def get_timing_model_arguments(wildcards, input):
 def get_timing_threads(wildcards):
     """Every core of a local run: the scheduler starts no other job beside one that holds
     all cores, so the models are timed alone. A cluster run has no --cores: there the
-    job asks for the basecall threads and the profile holds its node exclusively."""
-    return workflow.resource_settings.cores or BASECALL_THREADS
+    job asks for the timed threads and the profile holds its node exclusively."""
+    return workflow.resource_settings.cores or TIMED_THREADS
 
 
 def get_timing_basecall_threads(wildcards, threads):
-    """Worker threads while timing: those of a basecall job (never more than the job's)."""
-    return min(BASECALL_THREADS, threads)
+    """Worker threads while timing (never more than the job's)."""
+    return min(TIMED_THREADS, threads)
 
 
 def get_real_read_files(wildcards):
