@@ -81,8 +81,10 @@ SCRIPTS = f"{workflow.basedir}/scripts"  # glue scripts, found from any --direct
 # envs/modelshrink.post-deploy.sh installs the package from here
 os.environ.update(MODELSHRINK_WORKFLOW_DIR=workflow.basedir)
 ORIGINAL, COMPRESSED, VARIANTS = PLAN.variants[0], PLAN.compressed, PLAN.variants
-#: worker threads of every basecall job; the timing step times with the same number
-BASECALL_THREADS = 2
+#: one worker thread per basecall job, so every core holds a job (two-thread jobs left a
+#: core idle beside each one-thread job); the timing step times with TIMED_THREADS
+BASECALL_THREADS = 1
+TIMED_THREADS = 2
 
 
 # on start of a real run only, so plans can be inspected anywhere
@@ -140,13 +142,13 @@ def get_timing_model_arguments(wildcards, input):
 def get_timing_threads(wildcards):
     """Every core of a local run: the scheduler starts no other job beside one that holds
     all cores, so the models are timed alone. A cluster run has no --cores: there the
-    job asks for the basecall threads and the profile holds its node exclusively."""
-    return workflow.resource_settings.cores or BASECALL_THREADS
+    job asks for the timed threads and the profile holds its node exclusively."""
+    return workflow.resource_settings.cores or TIMED_THREADS
 
 
 def get_timing_basecall_threads(wildcards, threads):
-    """Worker threads while timing: those of a basecall job (never more than the job's)."""
-    return min(BASECALL_THREADS, threads)
+    """Worker threads while timing (never more than the job's)."""
+    return min(TIMED_THREADS, threads)
 
 
 def get_real_read_files(wildcards):

@@ -20,7 +20,7 @@ rule sensitivity_scan:
         "benchmarks/sensitivity/scan.tsv"
     conda:
         "../envs/modelshrink.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=3000,
     shell:

@@ -160,7 +160,7 @@ def test_dry_run_demo_config_plans_every_variant(tmp_path: Path) -> None:
 
 def test_timing_job_holds_every_core_and_times_with_basecall_threads(tmp_path: Path) -> None:
     """Alone on the cores: the job reserves all --cores (the scheduler runs nothing
-    beside it) while timing with a basecall job's two threads."""
+    beside it) while timing with two basecalling threads, as a user runs basecall."""
     workdir = copy_workflow(tmp_path / "wf")
     output = run_snakemake(workdir, "-n", "-p", "--cores", "3", "results/timing/demo.tsv").stdout
     job = output.split("rule basecall_timing:", 1)[1].split("\n\n", 1)[0]
