@@ -59,6 +59,7 @@ config["simulate"] = {
     "reads": {"coverage": 8, "mean_length": 4000, "seed": 3},
 }
 config["model"] = {"checkpoint": checkpoint, "sha256": sha}
+config["sensitivity"] = {"enabled": False}  # the scan fetches training files: offline here
 config["variants"] = {}
 config["polish"]["racon_rounds"] = 1
 config["timing"] = {"max_samples": 50000, "repeats": 2}
