@@ -11,6 +11,7 @@ rule basecall_reads:
         "logs/basecall/{variant}/{sample}.log",
     benchmark:
         "benchmarks/basecall/{variant}/{sample}.tsv"
+    priority: PRIORITY_BASECALL
     conda:
         "../envs/modelshrink.yaml"
     threads: BASECALL_THREADS

@@ -85,6 +85,13 @@ ORIGINAL, COMPRESSED, VARIANTS = PLAN.variants[0], PLAN.compressed, PLAN.variant
 #: core idle beside each one-thread job); the timing step times with TIMED_THREADS
 BASECALL_THREADS = 1
 TIMED_THREADS = 2
+#: which ready job takes a free core: the longest chains first (setup; compression and
+#: the sensitivity scan, each followed by basecalls and assembly; merFISH training), then
+#: basecalls, then the short downstream jobs, so no long job starts last
+PRIORITY_SETUP = 50
+PRIORITY_LONG_CHAIN = 40
+PRIORITY_MERFISH = 30
+PRIORITY_BASECALL = 20
 
 
 # on start of a real run only, so plans can be inspected anywhere

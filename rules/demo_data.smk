@@ -5,6 +5,7 @@ rule simulate_genome:
         f"{DEMO_DIR}/reference.fasta",
     log:
         "logs/demo/simulate_genome.log",
+    priority: PRIORITY_SETUP
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -22,6 +23,7 @@ rule simulate_variants:
         sample=f"{DEMO_DIR}/sample.fasta",
     log:
         "logs/demo/simulate_variants.log",
+    priority: PRIORITY_SETUP
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -38,6 +40,7 @@ rule pore_model_fetch:
         PORE_MODEL,
     log:
         "logs/demo/pore_model_fetch.log",
+    priority: PRIORITY_SETUP
     localrule: True
     conda:
         "../envs/modelshrink.yaml"
@@ -61,6 +64,7 @@ rule simulate_reads:
         "logs/demo/simulate_reads.log",
     benchmark:
         "benchmarks/demo/simulate_reads.tsv"
+    priority: PRIORITY_SETUP
     conda:
         "../envs/modelshrink.yaml"
     threads: 1

@@ -13,6 +13,7 @@ rule merfish_simulate:
         "logs/merfish/simulate.log",
     benchmark:
         "benchmarks/merfish/simulate.tsv"
+    priority: PRIORITY_MERFISH
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -32,6 +33,7 @@ rule merfish_train:
         "logs/merfish/train.log",
     benchmark:
         "benchmarks/merfish/train.tsv"
+    priority: PRIORITY_MERFISH
     conda:
         "../envs/modelshrink.yaml"
     # One thread: on two busy cores two torch threads train this small U-Net slower.
@@ -56,6 +58,7 @@ rule merfish_compress:
         "logs/merfish/compress/{merfish_variant}.log",
     benchmark:
         "benchmarks/merfish/compress/{merfish_variant}.tsv"
+    priority: PRIORITY_MERFISH
     conda:
         "../envs/modelshrink.yaml"
     threads: 1

@@ -5,6 +5,7 @@ rule model_fetch:
         "resources/models/pretrained.checkpoint",
     log:
         "logs/model/fetch.log",
+    priority: PRIORITY_SETUP
     localrule: True
     conda:
         "../envs/modelshrink.yaml"
@@ -22,6 +23,7 @@ rule training_fetch:
         "resources/training/mapped_signal_{index}.hdf5",
     log:
         "logs/training/fetch_{index}.log",
+    priority: PRIORITY_SETUP
     localrule: True
     conda:
         "../envs/modelshrink.yaml"
@@ -42,6 +44,7 @@ rule model_convert:
         "logs/model/convert.log",
     benchmark:
         "benchmarks/model/convert.tsv"
+    priority: PRIORITY_SETUP
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -63,6 +66,7 @@ rule compress_model:
         "benchmarks/model/compress/{variant}.tsv"
     wildcard_constraints:
         variant="|".join(COMPRESSED) or "(?!)",
+    priority: PRIORITY_LONG_CHAIN
     conda:
         "../envs/modelshrink.yaml"
     # One thread: small-GEMM training is slower, not faster, on two threads.

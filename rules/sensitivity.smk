@@ -18,6 +18,7 @@ rule sensitivity_scan:
         "logs/sensitivity/scan.log",
     benchmark:
         "benchmarks/sensitivity/scan.tsv"
+    priority: PRIORITY_LONG_CHAIN
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -42,6 +43,7 @@ rule sensitivity_propose:
         "logs/sensitivity/propose.log",
     benchmark:
         "benchmarks/sensitivity/propose.tsv"
+    priority: PRIORITY_LONG_CHAIN
     conda:
         "../envs/modelshrink.yaml"
     threads: 1
@@ -65,6 +67,7 @@ rule compress_proposed:
         "logs/model/compress/proposed.log",
     benchmark:
         "benchmarks/model/compress/proposed.tsv"
+    priority: PRIORITY_LONG_CHAIN
     conda:
         "../envs/modelshrink.yaml"
     threads: 1

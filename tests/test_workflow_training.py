@@ -104,7 +104,10 @@ def _simulated_chunks_of_another_length(config: dict[str, Any], shared_data: Pat
             "variants ['pruned_v1', 'pruned_v2'] train on labels (finetune.objective crf or "
             "mixed), but training.reads are raw reads without them",
         ),
-        (_no_training_data, "fine-tune or calibrate OBS pruning but there is no training data"),
+        (
+            _no_training_data,
+            "fine-tune or calibrate OBS pruning or GPTQ but there is no training data",
+        ),
         (
             _evaluated_reads_in_training,
             "training.reads: {taiyaki} holds the reads of sample 'real'",

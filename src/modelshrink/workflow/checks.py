@@ -120,7 +120,7 @@ def check_training(plan: WorkflowPlan, specs: Mapping[str, VariantSpec]) -> None
     labelled = [name for name, spec in specs.items() if spec.needs_labels]
     if trained and not (labelled_data or training["reads"]):
         raise ModelshrinkError(
-            f"config: variants {trained} fine-tune or calibrate OBS pruning but there "
+            f"config: variants {trained} fine-tune or calibrate OBS pruning or GPTQ but there "
             f"is no training data: list Taiyaki mapped-signal files in "
             f"training.mapped_signal, fast5/pod5 reads in training.reads, or set "
             f"training.simulated: true (the demo's simulated chunks)"

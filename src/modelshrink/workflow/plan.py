@@ -115,12 +115,15 @@ class WorkflowPlan:
         return self.mapped_signal_files() + [DEMO_CHUNKS] * self.config["training"]["simulated"]
 
     def training_data(self, variant: str) -> list[str]:
-        """Training data, only for variants that fine-tune or calibrate OBS pruning on it
-        (others need no input): the labelled sources, plus training.reads for the
-        objectives that need no labels (distill, OBS calibration)."""
+        """Training data, only for variants that fine-tune or calibrate OBS pruning or GPTQ
+        on it (others need no input): the labelled sources, plus training.reads for the
+        objectives that need no labels (distill, calibration)."""
         spec = self.config["variants"][variant]
         finetune = spec.get("finetune")
-        if finetune is None and (spec.get("prune") or {}).get("method") != "obs":
+        calibrated = (spec.get("prune") or {}).get("method") == "obs" or (
+            spec.get("quantize") or {}
+        ).get("method") == "gptq"
+        if finetune is None and not calibrated:
             return []
         if finetune is not None and finetune.get("objective", "crf") != "distill":
             return self.labelled_training_data()

@@ -27,6 +27,7 @@ from modelshrink.basecaller.compress.finetune import (
     finetune,
     write_loss_log,
 )
+from modelshrink.basecaller.compress.gptq import quantize_gptq
 from modelshrink.basecaller.compress.obs_prune import (
     calibration_chunk_samples,
     calibration_signals,
@@ -42,7 +43,7 @@ from modelshrink.basecaller.compress.training_sources import (
     refuse_unlabelled,
 )
 from modelshrink.errors import ModelshrinkError
-from modelshrink.toolbox.names import assign_values
+from modelshrink.toolbox.names import assign_values, match_names, selectable
 from modelshrink.toolbox.prune import prune_global, prune_magnitude
 from modelshrink.toolbox.quantize import quantize_tensors
 from modelshrink.toolbox.storage import (
@@ -112,15 +113,34 @@ def _merged(results: Sequence[FinetuneResult]) -> FinetuneResult:
     return FinetuneResult(results[-1].tensors, log, sum(r.seconds for r in results))
 
 
+def _bits_per_tensor(tensors: Mapping[str, torch.Tensor], spec: QuantizeSpec) -> dict[str, int]:
+    """{tensor: bits} of every quantized tensor."""
+    if spec.bits_by_param is not None:
+        return assign_values(spec.bits_by_param, tensors, "quantize.bits")
+    names = selectable(tensors) if spec.params == "all" else spec.params
+    chosen = [name for pattern in names for name in match_names(pattern, tensors)]
+    return dict.fromkeys(chosen, spec.config.bits)
+
+
 def _quantized(
-    tensors: Mapping[str, torch.Tensor], spec: QuantizeSpec
+    architecture: Mapping[str, Any],
+    tensors: Mapping[str, torch.Tensor],
+    spec: QuantizeSpec,
+    training: TrainingSet | None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, TensorEncoding]]:
     """The spec's scheme on its params, each tensor at its own bit-width where `bits`
-    was given per parameter."""
+    was given per parameter; GPTQ calibrated on the training chunks."""
+    if spec.method == "gptq":
+        if training is None:
+            raise ModelshrinkError("quantize method gptq needs training chunks to calibrate on")
+        bits = _bits_per_tensor(tensors, spec)
+        return quantize_gptq(
+            architecture, tensors, bits, spec.config, calibration_signals(training)
+        )
     if spec.bits_by_param is None:
         return quantize_tensors(tensors, spec.config, spec.params)
     result, encodings = dict(tensors), {}
-    for name, bits in assign_values(spec.bits_by_param, tensors, "quantize.bits").items():
+    for name, bits in _bits_per_tensor(tensors, spec).items():
         result, encoded = quantize_tensors(result, replace(spec.config, bits=bits), [name])
         encodings.update(encoded)
     return result, encodings
@@ -190,7 +210,7 @@ def build_variant(
         return built
     encodings = {}
     if spec.quantize is not None:
-        tensors, encodings = _quantized(tensors, spec.quantize)
+        tensors, encodings = _quantized(architecture, tensors, spec.quantize, training)
     compact = {name: compact_encoding(t, encodings.get(name)) for name, t in tensors.items()}
     save_model(output, architecture, tensors, metadata, compact)
     return built
@@ -237,7 +257,13 @@ def check_training_files(spec: VariantSpec, training: Sequence[Path]) -> None:
     """Fine-tuning or OBS pruning without data, data that is not there, or raw reads
     for an objective that needs labels, refused before any work."""
     if spec.needs_training and not training:
-        what = "finetune: fine-tuning" if spec.finetune else "prune: method obs"
+        what = (
+            "finetune: fine-tuning"
+            if spec.finetune
+            else "prune: method obs"
+            if spec.prune is not None and spec.prune.method == "obs"
+            else "quantize: method gptq"
+        )
         raise ModelshrinkError(
             f"variants.{spec.name}.{what} needs training data; give --training PATH ... "
             f"(Taiyaki mapped-signal or modelshrink chunk HDF5, or fast5/pod5 reads for "

@@ -4,7 +4,8 @@ Magnitude pruning keeps the largest weights and leaves the rest of each row as i
 at 50 % of the GRU weights that leaves a network which calls nothing until it is
 retrained. OBS instead asks, one GRU at a time, that the gate pre-activations
 W x_t (input matrix) and W h_(t-1) (recurrent matrix) stay what they were on real
-signal. With X the layer's inputs over the calibration chunks and H = X X^T:
+signal. With X the layer's inputs over the calibration chunks and H = X X^T
+(`layer_inputs`):
 
 - a weight's removal cost is w^2 / [H^-1]_ii (the OBS saliency); each matrix loses its
   ceil(s * n) cheapest weights, so the sparsity per tensor is exact as elsewhere;
@@ -15,8 +16,7 @@ signal. With X the layer's inputs over the calibration chunks and H = X X^T:
 
 GRUs are pruned in network order, each calibrated on the inputs the already-pruned
 layers before it produce, so errors do not compound unseen. Calibration needs signal
-only (no labels); the variant's training chunks serve. H is damped by 1 % of its mean
-diagonal, as in SparseGPT, so rarely-excited inputs do not make the solve unstable.
+only (no labels); the variant's training chunks serve.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from modelshrink.basecaller.compress.layer_inputs import damped, gru_hessians
 from modelshrink.basecaller.compress.layout import network_layout
 from modelshrink.basecaller.compress.training_chunks import (
     DEFAULT_CHUNK_SAMPLES,
@@ -39,7 +40,6 @@ from modelshrink.toolbox.names import assign_values
 from modelshrink.toolbox.prune import PruneResult, apply_masks
 from modelshrink.toolbox.sparsity import check_sparsity, pruned_count
 
-DAMPING = 0.01
 #: At most this many training chunks calibrate (each adds ~0.4 MB of activations per
 #: 1000 steps and GRU); more only refine H, whose size does not grow.
 CALIBRATION_CHUNKS = 128
@@ -69,11 +69,8 @@ def obs_prune_matrix(
     cols]; `hessian` [cols, cols] is X X^T of the inputs. The last `fixed_columns`
     columns (e.g. a bias as a constant input) are never pruned and not counted."""
     weight = weight.detach().to(torch.float64)
-    hessian = hessian.to(torch.float64)
-    damped = hessian + DAMPING * hessian.diagonal().mean() * torch.eye(
-        len(hessian), dtype=torch.float64
-    )
-    inverse = torch.cholesky_inverse(torch.linalg.cholesky(damped))
+    hessian = damped(hessian)
+    inverse = torch.cholesky_inverse(torch.linalg.cholesky(hessian))
     prunable = weight.shape[1] - fixed_columns
     saliency = weight[:, :prunable] ** 2 / inverse.diagonal()[:prunable]
     prunable_keep = torch.ones(weight.shape[0], prunable, dtype=torch.bool)
@@ -89,29 +86,10 @@ def obs_prune_matrix(
             solved[row] = weight[row]
             continue
         correction = torch.linalg.solve(
-            damped[kept][:, kept], damped[kept][:, pruned] @ weight[row, pruned]
+            hessian[kept][:, kept], hessian[kept][:, pruned] @ weight[row, pruned]
         )
         solved[row, kept] = weight[row, kept] + correction
     return solved.to(torch.float32), keep
-
-
-def _gru_hessians(
-    gru: torch.nn.GRU, inputs: torch.Tensor, outputs: torch.Tensor, reverse: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """X X^T of the input matrix's inputs (plus a constant 1 for the bias) and of the
-    recurrent matrix's (the state before each step, in the GRU's own direction)."""
-    steps, batch, _ = inputs.shape
-    with_one = torch.cat([inputs, inputs.new_ones(steps, batch, 1)], 2).reshape(
-        -1, gru.input_size + 1
-    )
-    previous = torch.zeros_like(outputs)
-    if reverse:
-        previous[:-1] = outputs[1:]
-    else:
-        previous[1:] = outputs[:-1]
-    previous = previous.reshape(-1, gru.hidden_size).to(torch.float64)
-    with_one = with_one.to(torch.float64)
-    return with_one.T @ with_one, previous.T @ previous
 
 
 def prune_obs(
@@ -148,8 +126,8 @@ def prune_obs(
             if layer is not None and any(name in targets for name in layer.weights):
                 gru = network.get_submodule(layer.prefix)
                 outputs = sublayer(activations)
-                hessian_in, hessian_hidden = _gru_hessians(
-                    gru, activations, outputs, isinstance(sublayer, Reverse)
+                hessian_in, hessian_hidden = gru_hessians(
+                    activations, outputs, isinstance(sublayer, Reverse)
                 )
                 name_ih, name_hh = layer.weights
                 if name_ih in targets:

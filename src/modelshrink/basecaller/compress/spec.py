@@ -64,6 +64,9 @@ ORIGINAL = "original"
 _SCHEME_ALIASES = {"fp16": "float16", "bf16": "bfloat16", "original": "scale"}
 _BIT_SCHEMES = ("scale", "per_channel", "dynamic_int8")
 STAGES = ("prune", "quantize")
+#: round: every weight to its nearest code; gptq: codes chosen to keep each layer's
+#: outputs on calibration signal (`compress.gptq`), per_channel only.
+QUANTIZE_METHODS = ("round", "gptq")
 OBJECTIVES = ("crf", "distill", "mixed")
 
 
@@ -92,7 +95,8 @@ class QuantizeSpec:
 
     `bits_by_param` (names or globs -> bits, from `bits` given as a mapping) gives each
     named tensor its own bit-width, as a sensitivity scan proposes; `params` then lists
-    its keys and `config` holds the widest bit-width.
+    its keys and `config` holds the widest bit-width. `method` "gptq" calibrates on the
+    training chunks, as OBS pruning does.
     """
 
     scheme: str
@@ -100,6 +104,7 @@ class QuantizeSpec:
     config: QuantizeConfig | None
     bits: int | None = None
     bits_by_param: dict[str, int] | None = None
+    method: str = "round"
 
 
 @dataclass(frozen=True)
@@ -139,8 +144,12 @@ class VariantSpec:
 
     @property
     def needs_training(self) -> bool:
-        """Fine-tuning trains on the training chunks; OBS pruning calibrates on them."""
-        return self.finetune is not None or (self.prune is not None and self.prune.method == "obs")
+        """Fine-tuning trains on the training chunks; OBS pruning and GPTQ calibrate on them."""
+        return (
+            self.finetune is not None
+            or (self.prune is not None and self.prune.method == "obs")
+            or (self.quantize is not None and self.quantize.method == "gptq")
+        )
 
     @property
     def needs_labels(self) -> bool:
@@ -256,9 +265,15 @@ def _quantize_config(scheme: str, bits: int, float_format: bool) -> QuantizeConf
 def parse_quantize(
     raw: object, where: str, parameter_names: Sequence[str] | None = None
 ) -> QuantizeSpec:
-    section = _mapping(raw, where, ("scheme", "bits", "params", "float_format"))
+    section = _mapping(raw, where, ("scheme", "bits", "params", "float_format", "method"))
     scheme_name = section.get("scheme")
     scheme = _choice(_SCHEME_ALIASES.get(scheme_name, scheme_name), f"{where}.scheme", SCHEMES)
+    method = _choice(section.get("method", "round"), f"{where}.method", QUANTIZE_METHODS)
+    if method == "gptq" and scheme != "per_channel":
+        raise ModelshrinkError(
+            f"{where}.method: gptq chooses per-channel codes; use scheme: per_channel "
+            f"(not {scheme})"
+        )
     if "bits" in section and scheme not in _BIT_SCHEMES:
         raise ModelshrinkError(f"{where}.bits: only the schemes {list(_BIT_SCHEMES)} take bits")
     bits_by_param = _bits_by_param(section, where, parameter_names)
@@ -290,7 +305,7 @@ def parse_quantize(
         )
     config = _quantize_config(scheme, bits, float_format)
     return QuantizeSpec(
-        scheme, params, config, bits if scheme in _BIT_SCHEMES else None, bits_by_param
+        scheme, params, config, bits if scheme in _BIT_SCHEMES else None, bits_by_param, method
     )
 
 
@@ -302,7 +317,7 @@ def _bits_by_param(
     raw = section.get("bits")
     if not isinstance(raw, Mapping):
         return None
-    if "params" in section:
+    if section.get("params", "all") != "all":  # "all" is the schema's default
         raise ModelshrinkError(
             f"{where}.params: per-parameter bits (a mapping) already name the quantized "
             f"tensors; remove params or give bits as one number"
