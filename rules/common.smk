@@ -22,7 +22,6 @@ if importlib.util.find_spec("modelshrink") is None:
         "(.venv/bin/snakemake), or `pip install .` into Snakemake's environment"
     )
 
-from modelshrink.atomic import write_text_atomic
 from modelshrink.errors import ModelshrinkError
 from modelshrink.workflow import checks, config_files
 from modelshrink.workflow.plan import (

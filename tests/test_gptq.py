@@ -13,6 +13,7 @@ from compress_fixtures import taiyaki_architecture, taiyaki_state_dict
 from test_obs_prune import correlated_inputs, scores
 
 from modelshrink.basecaller.compress.gptq import gptq_matrix, quantize_gptq
+from modelshrink.basecaller.compress.model_variant import check_training_files
 from modelshrink.basecaller.compress.obs_prune import calibration_signals
 from modelshrink.basecaller.compress.spec import parse_variant
 from modelshrink.basecaller.compress.training_set import load_training_set
@@ -85,6 +86,8 @@ def test_gptq_needs_the_per_channel_scheme_and_calibration_data() -> None:
         parse_variant("x", {"quantize": {"scheme": "per_channel", "method": "optimal"}})
     spec = parse_variant("x", {"quantize": {"scheme": "per_channel", "method": "gptq"}})
     assert spec.needs_training and not spec.needs_labels
+    with pytest.raises(ModelshrinkError, match=r"variants.x.quantize: method gptq needs training"):
+        check_training_files(spec, [])
     architecture = taiyaki_architecture(SIZE)
     tensors = taiyaki_state_dict(0, SIZE)
     with pytest.raises(ModelshrinkError, match="needs calibration signal"):
