@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from modelshrink.basecaller.basecall import BasecallSettings
-from modelshrink.basecaller.compress.spec import PRUNE_METHODS, FinetuneSpec, PruneSpec
+from modelshrink.basecaller.compress.spec import (
+    PRUNE_METHODS,
+    QUANTIZE_METHODS,
+    FinetuneSpec,
+    PruneSpec,
+)
+from modelshrink.cli import timing
 from modelshrink.simulate.specs import ReadSpec
 
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema" / "config.schema.yaml"
@@ -43,10 +49,25 @@ def test_the_simulated_chunk_length_is_the_finetuning_default() -> None:
     assert ReadSpec().chunk_samples == FinetuneSpec().chunk_length == 4000
 
 
-def test_prune_methods_are_listed_once() -> None:
+@pytest.mark.parametrize(
+    ("stage", "methods"), [("prune", PRUNE_METHODS), ("quantize", QUANTIZE_METHODS)]
+)
+def test_methods_are_listed_once(stage: str, methods: tuple[str, ...]) -> None:
     """The schema names no method list of its own; the package checks the value."""
-    method = schema_property("variant", "prune", "method", root="$defs")
-    assert "enum" not in method and method["default"] in PRUNE_METHODS
+    method = schema_property("variant", stage, "method", root="$defs")
+    assert "enum" not in method and method["default"] == methods[0]
+
+
+@pytest.mark.parametrize(
+    ("config_key", "cli_default"),
+    [
+        ("max_samples", timing.DEFAULT_MAX_SAMPLES),
+        ("repeats", timing.DEFAULT_REPEATS),
+        ("max_seconds", timing.DEFAULT_MAX_SECONDS),
+    ],
+)
+def test_timing_schema_defaults_are_the_cli_defaults(config_key: str, cli_default: float) -> None:
+    assert schema_property("timing", config_key)["default"] == cli_default
 
 
 @pytest.mark.parametrize(

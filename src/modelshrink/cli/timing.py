@@ -2,7 +2,7 @@
 
   modelshrink timing original=results/models/original.safetensors \\
       fp16=results/models/fp16.safetensors --reads reads.fast5 -o timing.tsv \\
-      [--runs runs.tsv] [--max-samples 300000] [--repeats 3] [--max-seconds 30] \
+      [--runs runs.tsv] [--max-samples 300000] [--repeats 5] [--max-seconds 30] \
       [--threads 2]
 
 Every model basecalls the same first reads (up to --max-samples raw samples) in rounds:
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: a few seconds per model on 2 cores (~200 k samples/s in float32), enough chunks for
 #: every thread to get a batch of a few dozen
 DEFAULT_MAX_SAMPLES = 300_000
-DEFAULT_REPEATS = 3
+DEFAULT_REPEATS = 5
 DEFAULT_MAX_SECONDS = 30.0
 
 
