@@ -55,14 +55,17 @@ def test_execution_path_names_the_kernel_and_stored_as_the_encodings(
     assert execution_path(dynamic, "cpu") == f"int8-{int8_kernel}"
 
 
-def test_interleaved_order_cycles_through_every_model() -> None:
-    assert interleaved_order(["original", "a", "b"], 2) == [
+def test_interleaved_order_cycles_through_every_model_alternating_direction() -> None:
+    assert interleaved_order(["original", "a", "b"], 3) == [
         (1, 1, "original"),
         (1, 2, "a"),
         (1, 3, "b"),
-        (2, 1, "original"),
+        (2, 1, "b"),
         (2, 2, "a"),
-        (2, 3, "b"),
+        (2, 3, "original"),
+        (3, 1, "original"),
+        (3, 2, "a"),
+        (3, 3, "b"),
     ]
 
 
@@ -100,7 +103,7 @@ def test_timing_rows_ratios_and_interleaved_runs(
         assert row["samples"] == rows["original"]["samples"]  # the same reads for every model
         assert row["reads"] == "1"  # --max-samples 1: the first read alone
     order = [(run["round"], run["variant"]) for run in _table(runs)]
-    assert order == [(str(r), name) for r in (1, 2) for name in names]
+    assert order == [("1", name) for name in names] + [("2", name) for name in reversed(names)]
 
 
 def test_a_model_past_its_time_budget_sits_out_later_rounds(

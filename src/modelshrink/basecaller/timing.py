@@ -4,8 +4,10 @@ interleaved with the baseline, repeated.
 Why not each basecall job's own clock: those jobs share the cores with whatever else the
 scheduler runs, so a variant that happened to run beside a light job looked faster (fp16
 and 8-bit files, which decode to the original's float32 arithmetic, came out 1.5x "faster").
-Here every model basecalls one fixed subset of reads, in rounds (baseline, v1, v2, ...,
-baseline, v1, v2, ...), so slow drifts of the machine hit all models alike; each model's
+Here every model basecalls one fixed subset of reads, in rounds that alternate direction
+(baseline, v1, ..., vn, then vn, ..., v1, baseline, then again forwards): slow drifts of
+the machine hit all models alike, and a drift within a round, which would favour the
+models run after the baseline in every round, cancels between pairs of rounds; each model's
 speed is the median over rounds, and its ratio to the baseline is the median of the
 per-round ratios (a model against the baseline run of the same round). Building kernels
 and first calls happen in an untimed warm-up call per model.
@@ -142,11 +144,14 @@ def timing_batch_size(
 
 
 def interleaved_order(names: Sequence[str], repeats: int) -> list[tuple[int, int, str]]:
-    """(round, position, name) of every timed run: all models in turn, round after round."""
+    """(round, position, name) of every timed run: all models in turn, round after round,
+    even rounds backwards (position counts in running order)."""
     return [
         (round_number, position, name)
         for round_number in range(1, repeats + 1)
-        for position, name in enumerate(names, start=1)
+        for position, name in enumerate(
+            names if round_number % 2 else list(reversed(names)), start=1
+        )
     ]
 
 
