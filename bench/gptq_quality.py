@@ -71,21 +71,14 @@ def main() -> None:
     stride = build_network(architecture).stride
     settings = DamageSettings(reads=args.reads, read_samples=args.read_samples)
     chunks = evaluation_chunks(args.training, settings, stride)
-    simulated = DamageMeter(
-        architecture,
-        stored.tensors,
-        chunks,
-        read_subset([args.sim_reads], settings),
-        args.sim_reference,
-    )
+
+    def meter(reads: Path, subset: DamageSettings, reference: Path) -> DamageMeter:
+        chosen = read_subset([reads], subset)
+        return DamageMeter(architecture, stored.tensors, chunks, chosen, reference)
+
+    simulated = meter(args.sim_reads, settings, args.sim_reference)
     every_real_read = DamageSettings(reads=1000, read_samples=10**9)
-    real = DamageMeter(
-        architecture,
-        stored.tensors,
-        chunks,
-        read_subset([args.real_reads], every_real_read),
-        args.real_reference,
-    )
+    real = meter(args.real_reads, every_real_read, args.real_reference)
     print(
         f"original: simulated {100 * simulated.read_identity:.2f} % on {len(simulated.reads)} "
         f"reads, real {len(real.reads)} reads ({sum(i > 0 for i in real.identities)} align)"
