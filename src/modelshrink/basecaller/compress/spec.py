@@ -317,7 +317,7 @@ def _bits_by_param(
     raw = section.get("bits")
     if not isinstance(raw, Mapping):
         return None
-    if section.get("params", "all") != "all":  # "all" is the schema's default
+    if "params" in section:
         raise ModelshrinkError(
             f"{where}.params: per-parameter bits (a mapping) already name the quantized "
             f"tensors; remove params or give bits as one number"
