@@ -5,8 +5,8 @@
 # cores, so nothing else competes while it times. Under profiles/slurm (no --cores) it
 # asks for the basecall threads and the profile requests its node with --exclusive.
 # Inside, every variant basecalls the same first reads of the sample, interleaved with
-# the original, rounds alternating direction (original, v1, ..., vn, vn, ..., v1, original,
-# ...), after an untimed warm-up.
+# each between two runs of the original (original, v1, original, v2, ..., original), after
+# an untimed warm-up.
 rule basecall_timing:
     input:
         models=expand("results/models/{variant}.safetensors", variant=VARIANTS),

@@ -13,7 +13,13 @@ import torch
 from modelshrink.basecaller.compress import int8_path
 from modelshrink.basecaller.model_file import execution_path, load_basecaller, stored_as
 from modelshrink.basecaller.signal.discover import find_read_files, iter_reads
-from modelshrink.basecaller.timing import interleaved_order, select_reads, timing_batch_size
+from modelshrink.basecaller.timing import (
+    TimedRun,
+    neighbouring_baselines,
+    round_order,
+    select_reads,
+    timing_batch_size,
+)
 from modelshrink.cli import main
 
 
@@ -55,18 +61,18 @@ def test_execution_path_names_the_kernel_and_stored_as_the_encodings(
     assert execution_path(dynamic, "cpu") == f"int8-{int8_kernel}"
 
 
-def test_interleaved_order_cycles_through_every_model_alternating_direction() -> None:
-    assert interleaved_order(["original", "a", "b"], 3) == [
-        (1, 1, "original"),
-        (1, 2, "a"),
-        (1, 3, "b"),
-        (2, 1, "b"),
-        (2, 2, "a"),
-        (2, 3, "original"),
-        (3, 1, "original"),
-        (3, 2, "a"),
-        (3, 3, "b"),
+def test_every_variant_runs_between_two_baseline_runs() -> None:
+    assert round_order("original", ["a", "b"]) == ["original", "a", "original", "b", "original"]
+    runs = [
+        TimedRun(round_number, position, name, 1, 100, 1.0, 1.0)
+        for round_number in (1, 2)
+        for position, name in enumerate(round_order("o", ["a", "b"]), start=1)
     ]
+    neighbours = neighbouring_baselines(runs, "o")
+    assert [(n.round, n.position) for n in neighbours[6]] == [(2, 1), (2, 3)]  # a, round 2
+    assert [(n.round, n.position) for n in neighbours[3]] == [(1, 3), (1, 5)]  # b, round 1
+    cut_short = neighbouring_baselines(runs[:4], "o")  # the round's last baseline run missing
+    assert [(n.round, n.position) for n in cut_short[3]] == [(1, 3)]
 
 
 def test_subset_and_batch_size_give_every_thread_work(shared_data: Path) -> None:
@@ -103,7 +109,7 @@ def test_timing_rows_ratios_and_interleaved_runs(
         assert row["samples"] == rows["original"]["samples"]  # the same reads for every model
         assert row["reads"] == "1"  # --max-samples 1: the first read alone
     order = [(run["round"], run["variant"]) for run in _table(runs)]
-    assert order == [("1", name) for name in names] + [("2", name) for name in reversed(names)]
+    assert order == [(r, name) for r in ("1", "2") for name in round_order(names[0], names[1:])]
 
 
 def test_a_model_past_its_time_budget_sits_out_later_rounds(
@@ -117,7 +123,8 @@ def test_a_model_past_its_time_budget_sits_out_later_rounds(
     rows = {row["variant"]: row for row in _table(output)}
     assert rows["original"]["repeats"] == "2" and rows["fp16"]["repeats"] == "1"
     assert float(rows["original"]["speed_ratio"]) == 1.0
-    assert [run["variant"] for run in _table(runs)] == ["fp16", "original", "original"]
+    ran = [run["variant"] for run in _table(runs)]
+    assert ran == ["original", "fp16", "original", "original"]  # round 2 without fp16
 
 
 def test_unknown_baseline_is_one_clear_error(

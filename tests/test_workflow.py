@@ -170,7 +170,7 @@ def test_timing_job_holds_every_core_and_times_with_basecall_threads(tmp_path: P
     assert "--threads 2 " in command and "--settings results/settings/timing.json" in command
     run_snakemake(workdir, "--cores", "1", "results/settings/timing.json")
     settings = json.loads((workdir / "results" / "settings" / "timing.json").read_text())
-    assert settings["timing"]["repeats"] == 5 and settings["basecall"]["chunk_size"] == 1000
+    assert settings["timing"]["repeats"] == 3 and settings["basecall"]["chunk_size"] == 1000
 
 
 def test_dry_run_compresses_a_variant_from_its_base(tmp_path: Path) -> None:

@@ -4,13 +4,13 @@ interleaved with the baseline, repeated.
 Why not each basecall job's own clock: those jobs share the cores with whatever else the
 scheduler runs, so a variant that happened to run beside a light job looked faster (fp16
 and 8-bit files, which decode to the original's float32 arithmetic, came out 1.5x "faster").
-Here every model basecalls one fixed subset of reads, in rounds that alternate direction
-(baseline, v1, ..., vn, then vn, ..., v1, baseline, then again forwards): slow drifts of
-the machine hit all models alike, and a drift within a round, which would favour the
-models run after the baseline in every round, cancels between pairs of rounds; each model's
-speed is the median over rounds, and its ratio to the baseline is the median of the
-per-round ratios (a model against the baseline run of the same round). Building kernels
-and first calls happen in an untimed warm-up call per model.
+Here every model basecalls one fixed subset of reads, and every run of a variant sits
+between two runs of the baseline (baseline, v1, baseline, v2, ..., baseline), round after
+round. The machine's speed wanders over seconds (on a shared VM one run varies by 5-20 %
+from the next, in bursts that span several runs), so a variant is compared with the
+baseline runs either side of it: its ratio in a round is its speed over the mean speed of
+those two, and its ratio overall the median over rounds. Each model's speed is the median
+over its runs. Building kernels and first calls happen in an untimed warm-up call per model.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ class TimedRun:
 
 @dataclass(frozen=True)
 class VariantTiming:
-    """A model's speed over all rounds; ratios are against the baseline's run per round."""
+    """A model's speed over all rounds; ratios are against the baseline's runs either side
+    of each of its runs. `repeats` counts rounds."""
 
     variant: str
     execution_path: str
@@ -143,16 +144,12 @@ def timing_batch_size(
     return max(1, min(largest, math.ceil(chunks / max(1, workers))))
 
 
-def interleaved_order(names: Sequence[str], repeats: int) -> list[tuple[int, int, str]]:
-    """(round, position, name) of every timed run: all models in turn, round after round,
-    even rounds backwards (position counts in running order)."""
-    return [
-        (round_number, position, name)
-        for round_number in range(1, repeats + 1)
-        for position, name in enumerate(
-            names if round_number % 2 else list(reversed(names)), start=1
-        )
-    ]
+def round_order(baseline: str, variants: Sequence[str]) -> list[str]:
+    """One round: every variant between two runs of the baseline."""
+    order = [baseline]
+    for name in variants:
+        order += [name, baseline]
+    return order
 
 
 def _basecall_all(model: TimedModel, settings: BasecallSettings, reads: Sequence[RawRead]) -> int:
@@ -189,20 +186,40 @@ def time_models(
         _basecall_all(model, settings, reads[:1])  # warm-up: kernel build, first-call costs
     runs = []
     spent = dict.fromkeys(names, 0.0)
-    for round_number, position, name in interleaved_order(names, repeats):
-        if round_number > 1 and name != baseline and spent[name] >= max_seconds:
-            continue
-        started, started_cpu = time.perf_counter(), time.process_time()
-        samples = _basecall_all(by_name[name], settings, reads)
-        if samples == 0:
-            raise ModelshrinkError(f"{name}: none of the {len(reads)} timing reads was called")
-        seconds = time.perf_counter() - started
-        cpu_seconds = time.process_time() - started_cpu
-        spent[name] += seconds
-        runs.append(
-            TimedRun(round_number, position, name, len(reads), samples, seconds, cpu_seconds)
-        )
+    for round_number in range(1, repeats + 1):
+        variants = [
+            name
+            for name in names
+            if name != baseline and (round_number == 1 or spent[name] < max_seconds)
+        ]
+        for position, name in enumerate(round_order(baseline, variants), start=1):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            samples = _basecall_all(by_name[name], settings, reads)
+            if samples == 0:
+                raise ModelshrinkError(f"{name}: none of the {len(reads)} timing reads was called")
+            seconds = time.perf_counter() - started
+            cpu_seconds = time.process_time() - started_cpu
+            spent[name] += seconds
+            runs.append(
+                TimedRun(round_number, position, name, len(reads), samples, seconds, cpu_seconds)
+            )
     return runs, summarise_runs(models, runs, settings, baseline)
+
+
+def neighbouring_baselines(runs: Sequence[TimedRun], baseline: str) -> list[list[TimedRun]]:
+    """Per run, the baseline's runs next to it in its round: the last before it and the
+    first after it, where there is one."""
+    neighbours = []
+    for index, run in enumerate(runs):
+        same_round = [
+            i
+            for i, other in enumerate(runs)
+            if other.variant == baseline and other.round == run.round
+        ]
+        before = [runs[i] for i in same_round if i < index][-1:]
+        after = [runs[i] for i in same_round if i > index][:1]
+        neighbours.append(before + after)
+    return neighbours
 
 
 def summarise_runs(
@@ -211,7 +228,8 @@ def summarise_runs(
     settings: BasecallSettings,
     baseline: str,
 ) -> list[VariantTiming]:
-    """Median speed per model and median of its per-round ratios to the baseline.
+    """Median speed per model and median over its runs of the ratio to the baseline runs
+    either side of each.
 
     Beside the wall-clock ratio, the same ratio in process CPU time (`cpu_speed_ratio`:
     CPU work per sample, which other load on the machine barely changes, but blind to
@@ -219,24 +237,32 @@ def summarise_runs(
     well below the share a quiet machine gives, the cores were busy with something else
     and the wall-clock numbers are noise.
     """
-    baseline_runs = {run.round: run for run in runs if run.variant == baseline}
+    neighbours = neighbouring_baselines(runs, baseline)
     timings = []
     for model in models:
-        own = [run for run in runs if run.variant == model.name]
-        speeds = [run.samples_per_second for run in own]
-        ratios = [
-            run.samples_per_second / baseline_runs[run.round].samples_per_second for run in own
-        ]
-        cpu_ratios = [baseline_runs[run.round].cpu_seconds / run.cpu_seconds for run in own]
-        shares = [run.cpu_seconds / (settings.threads * run.seconds) for run in own]
+        own = [(run, neighbours[i]) for i, run in enumerate(runs) if run.variant == model.name]
+        if model.name != baseline and any(not around for _, around in own):
+            raise ModelshrinkError(f"{model.name}: a timed run has no baseline run in its round")
+        speeds = [run.samples_per_second for run, _ in own]
+        ratios, cpu_ratios = [], []
+        for run, around in own:
+            if model.name == baseline:
+                ratios.append(1.0)
+                cpu_ratios.append(1.0)
+                continue
+            ratios.append(
+                run.samples_per_second / statistics.fmean(r.samples_per_second for r in around)
+            )
+            cpu_ratios.append(statistics.fmean(r.cpu_seconds for r in around) / run.cpu_seconds)
+        shares = [run.cpu_seconds / (settings.threads * run.seconds) for run, _ in own]
         timings.append(
             VariantTiming(
                 variant=model.name,
                 execution_path=model.execution_path,
                 stored_as=model.stored_as,
-                reads=own[0].reads,
-                samples=own[0].samples,
-                repeats=len(own),
+                reads=own[0][0].reads,
+                samples=own[0][0].samples,
+                repeats=len({run.round for run, _ in own}),
                 threads=settings.threads,
                 batch_size=settings.batch_size,
                 device=settings.device,

@@ -2,20 +2,21 @@
 
   modelshrink timing original=results/models/original.safetensors \\
       fp16=results/models/fp16.safetensors --reads reads.fast5 -o timing.tsv \\
-      [--runs runs.tsv] [--max-samples 300000] [--repeats 5] [--max-seconds 30] \
+      [--runs runs.tsv] [--max-samples 300000] [--repeats 3] [--max-seconds 30] \
       [--threads 2]
 
 Every model basecalls the same first reads (up to --max-samples raw samples) in rounds:
-all models in the order given, then again, --repeats times; warm-up calls are untimed.
+each model in the order given between two runs of the baseline (baseline, v1, baseline,
+v2, ..., baseline), --repeats rounds; warm-up calls are untimed.
 A model that has run --max-seconds sits out later rounds (`repeats` says how many it ran).
 The table has, per model: the kernels that ran its GRUs (`execution_path`: int8-avx2,
 int8-int_mm, float32-fused, ...), its tensor encodings (`stored_as`: a file stored as
 float16 or int codes but run by float32 kernels is smaller, not faster), samples/s
-(median, min, max over rounds) and its speed ratio to the baseline (median, min, max of
-the per-round ratios). --runs keeps every timed run. --batch-size is the largest batch:
-a subset too small to give every thread a full batch is cut into smaller ones, so all
---threads work. Run it with nothing else on the machine: the numbers are only as quiet
-as the cores they ran on.
+(median, min, max over rounds) and its speed ratio to the baseline (median, min, max
+over rounds of the ratio to the baseline runs either side). --runs keeps every timed
+run. --batch-size is the largest batch: a subset too small to give every thread a full
+batch is cut into smaller ones, so all --threads work. Run it with nothing else on the
+machine: the numbers are only as quiet as the cores they ran on.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 #: a few seconds per model on 2 cores (~200 k samples/s in float32), enough chunks for
 #: every thread to get a batch of a few dozen
 DEFAULT_MAX_SAMPLES = 300_000
-DEFAULT_REPEATS = 5
+DEFAULT_REPEATS = 3
 DEFAULT_MAX_SECONDS = 30.0
 
 
