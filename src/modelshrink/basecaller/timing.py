@@ -244,16 +244,17 @@ def summarise_runs(
         if model.name != baseline and any(not around for _, around in own):
             raise ModelshrinkError(f"{model.name}: a timed run has no baseline run in its round")
         speeds = [run.samples_per_second for run, _ in own]
-        ratios, cpu_ratios = [], []
-        for run, around in own:
-            if model.name == baseline:
-                ratios.append(1.0)
-                cpu_ratios.append(1.0)
-                continue
-            ratios.append(
+        if model.name == baseline:
+            ratios = cpu_ratios = [1.0]
+        else:
+            ratios = [
                 run.samples_per_second / statistics.fmean(r.samples_per_second for r in around)
-            )
-            cpu_ratios.append(statistics.fmean(r.cpu_seconds for r in around) / run.cpu_seconds)
+                for run, around in own
+            ]
+            cpu_ratios = [
+                statistics.fmean(r.cpu_seconds for r in around) / run.cpu_seconds
+                for run, around in own
+            ]
         shares = [run.cpu_seconds / (settings.threads * run.seconds) for run, _ in own]
         timings.append(
             VariantTiming(

@@ -23,7 +23,7 @@ fine-tuning: forward uses the quantized values, backward passes gradients unchan
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -180,25 +180,30 @@ def quantize_tensor(x: torch.Tensor, config: QuantizeConfig) -> tuple[torch.Tens
     raise ModelshrinkError(f"unknown quantization config {type(config).__name__}")
 
 
+def selected_names(names: Iterable[str], params: str | Sequence[str] = "all") -> list[str]:
+    """The names `params` selects ("all", or names/globs as the original's list), once
+    each, in order. "all" skips Taiyaki's always-zero GRU bias, as lists do."""
+    if params == "all":
+        return selectable(names)
+    if isinstance(params, str):
+        raise ModelshrinkError(f"params {params!r}: expected 'all' or a list of names")
+    names = list(names)
+    return list(dict.fromkeys(name for pattern in params for name in match_names(pattern, names)))
+
+
 def quantize_tensors(
     tensors: Mapping[str, torch.Tensor],
     config: QuantizeConfig,
     params: str | Sequence[str] = "all",
 ) -> tuple[dict[str, torch.Tensor], dict[str, TensorEncoding]]:
-    """Quantize the selected tensors ("all", or names/globs as the original's list).
+    """Quantize the tensors `params` selects (`selected_names`).
 
     Returns every tensor (unselected ones unchanged) and the encodings of the
-    quantized ones. "all" skips Taiyaki's always-zero GRU bias, as lists do.
+    quantized ones.
     """
-    if params == "all":
-        chosen = selectable(tensors)
-    else:
-        if isinstance(params, str):
-            raise ModelshrinkError(f"params {params!r}: expected 'all' or a list of names")
-        chosen = [name for pattern in params for name in match_names(pattern, tensors)]
     result = dict(tensors)
     encodings: dict[str, TensorEncoding] = {}
-    for name in dict.fromkeys(chosen):
+    for name in selected_names(tensors, params):
         result[name], encodings[name] = quantize_tensor(tensors[name], config)
     return result, encodings
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from modelshrink.basecaller.compress.spec import ORIGINAL
+from modelshrink.basecaller.compress.spec import ORIGINAL, parse_variant
 from modelshrink.errors import ModelshrinkError
 from modelshrink.sensitivity import PROPOSED_VARIANT
 from modelshrink.workflow.sample_sheet import DEMO_DIR
@@ -118,14 +118,10 @@ class WorkflowPlan:
         """Training data, only for variants that fine-tune or calibrate OBS pruning or GPTQ
         on it (others need no input): the labelled sources, plus training.reads for the
         objectives that need no labels (distill, calibration)."""
-        spec = self.config["variants"][variant]
-        finetune = spec.get("finetune")
-        calibrated = (spec.get("prune") or {}).get("method") == "obs" or (
-            spec.get("quantize") or {}
-        ).get("method") == "gptq"
-        if finetune is None and not calibrated:
+        spec = parse_variant(variant, self.compression_spec(variant))
+        if not spec.needs_training:
             return []
-        if finetune is not None and finetune.get("objective", "crf") != "distill":
+        if spec.needs_labels:
             return self.labelled_training_data()
         return self.labelled_training_data() + self.config["training"]["reads"]
 

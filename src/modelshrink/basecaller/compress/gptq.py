@@ -36,6 +36,13 @@ from modelshrink.toolbox.quantize import PerChannelConfig, quantize_per_channel
 from modelshrink.toolbox.storage import AffineEncoding, TensorEncoding, affine_range
 
 
+def _on_grid(values: torch.Tensor, step: torch.Tensor, qmax: int) -> torch.Tensor:
+    """Each value rounded to its row's grid: `step` (per row, broadcastable) x an integer
+    in [-qmax, qmax]; a zero step (an all-zero row) gives zeros."""
+    safe = torch.where(step == 0, torch.ones_like(step), step)
+    return (values / safe).round().clamp(-qmax, qmax) * step
+
+
 def gptq_matrix(
     weight: torch.Tensor, hessian: torch.Tensor, scale: torch.Tensor, bits: int, fixed: int = 0
 ) -> torch.Tensor:
@@ -47,12 +54,11 @@ def gptq_matrix(
     keep[:, weight.shape[1] - fixed :] = True
     solved = weight.detach().to(torch.float64).clone()
     step = scale.to(torch.float64).reshape(-1)
-    safe = torch.where(step == 0, torch.ones_like(step), step)
     inverse = torch.cholesky_inverse(torch.linalg.cholesky(damped(hessian)))
     factor = torch.linalg.cholesky(inverse, upper=True)
     for column in range(weight.shape[1] - fixed):
         original = solved[:, column]
-        rounded = (original / safe).round().clamp(-qmax, qmax) * step
+        rounded = _on_grid(original, step, qmax)
         error = (original - rounded) / factor[column, column]
         solved[:, column] = rounded
         solved[:, column + 1 :] -= (
@@ -72,12 +78,14 @@ def _quantized_weight(
         matrix = torch.cat([matrix, bias.detach()[:, None]], 1)
     solved = gptq_matrix(matrix, hessian, encoding.scale, config.bits, int(bias is not None))
     columns = weight[0].numel()
+    # again in float32, so the values are exactly code x stored scale, as the file decodes
     step = encoding.scale.to(torch.float32)[:, None]
-    safe = torch.where(step == 0, torch.ones_like(step), step)
-    qmax = affine_range(config.bits)[1]
-    codes = (solved[:, :columns] / safe).round().clamp(-qmax, qmax)
-    quantized = (codes * step).reshape(weight.shape)
-    return quantized, (solved[:, columns] if bias is not None else None), encoding
+    quantized = _on_grid(solved[:, :columns], step, affine_range(config.bits)[1])
+    return (
+        quantized.reshape(weight.shape),
+        (solved[:, columns] if bias is not None else None),
+        encoding,
+    )
 
 
 def _layer_hessians(
@@ -87,8 +95,8 @@ def _layer_hessians(
     from modelshrink.basecaller.layers import Reverse
 
     if layer.kind == "conv":
-        padding = getattr(sublayer, "padding", (0, 0))
-        return {layer.weights[0]: conv_hessian(inputs, tuple(padding), layer.winlen, layer.stride)}
+        hessian = conv_hessian(inputs, sublayer.padding, layer.winlen, layer.stride)
+        return {layer.weights[0]: hessian}
     if layer.kind == "gru":
         outputs = sublayer(inputs)
         hessian_in, hessian_hidden = gru_hessians(inputs, outputs, isinstance(sublayer, Reverse))

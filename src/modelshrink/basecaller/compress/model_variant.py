@@ -43,9 +43,9 @@ from modelshrink.basecaller.compress.training_sources import (
     refuse_unlabelled,
 )
 from modelshrink.errors import ModelshrinkError
-from modelshrink.toolbox.names import assign_values, match_names, selectable
+from modelshrink.toolbox.names import assign_values
 from modelshrink.toolbox.prune import prune_global, prune_magnitude
-from modelshrink.toolbox.quantize import quantize_tensors
+from modelshrink.toolbox.quantize import quantize_tensors, selected_names
 from modelshrink.toolbox.storage import (
     TensorEncoding,
     compact_encoding,
@@ -117,9 +117,7 @@ def _bits_per_tensor(tensors: Mapping[str, torch.Tensor], spec: QuantizeSpec) ->
     """{tensor: bits} of every quantized tensor."""
     if spec.bits_by_param is not None:
         return assign_values(spec.bits_by_param, tensors, "quantize.bits")
-    names = selectable(tensors) if spec.params == "all" else spec.params
-    chosen = [name for pattern in names for name in match_names(pattern, tensors)]
-    return dict.fromkeys(chosen, spec.config.bits)
+    return dict.fromkeys(selected_names(tensors, spec.params), spec.config.bits)
 
 
 def _quantized(
