@@ -83,4 +83,8 @@ sys.exit(main())"
         chmod 755 "$VENV/bin/flye"
     fi
 fi
+# The C++ kernels compile now rather than in the first workflow jobs (cached per CPU
+# type under TORCH_EXTENSIONS_DIR; a second run just loads them).
+"$VENV/bin/modelshrink" kernels >&2
+
 echo "install.sh: ready ($VENV)" >&2

@@ -43,6 +43,15 @@ def test_log_partition_equals_brute_force_enumeration() -> None:
     assert torch.allclose(flipflop.log_partition(scores), torch.stack(expected), atol=1e-9)
 
 
+def test_fast_log_partition_equals_the_log_space_forward() -> None:
+    scores = torch.randn(300, 4, 40, generator=torch.Generator().manual_seed(6)) * 4
+    scores[:, 1] -= 40.0  # far from 0 everywhere: only the per-step shift keeps exp finite
+    expected = flipflop.log_partition(scores.double())
+    assert torch.allclose(flipflop.fast_log_partition(scores).double(), expected, rtol=1e-5)
+    small = torch.randn(3, 2, 40, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert torch.allclose(flipflop.fast_log_partition(small), flipflop.log_partition(small))
+
+
 def test_posteriors_are_the_gradient_of_log_partition() -> None:
     scores = torch.randn(40, 3, 40, generator=torch.Generator().manual_seed(4)) * 3
     scores.requires_grad_()

@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "compress": "modelshrink.cli.compress",
     "report": "modelshrink.cli.report",
     "sensitivity": "modelshrink.cli.sensitivity",
+    "kernels": "modelshrink.cli.kernels",
 }
 
 

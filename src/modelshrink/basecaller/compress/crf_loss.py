@@ -22,22 +22,25 @@ from __future__ import annotations
 
 import torch
 
-from modelshrink.basecaller.flipflop import log_partition, nbase_from_scores, transition_posteriors
+from modelshrink.basecaller.flipflop import (
+    fast_log_partition,
+    nbase_from_scores,
+    transition_posteriors,
+)
 from modelshrink.errors import ModelshrinkError
 
 IMPOSSIBLE = 1e30
 
 
 class _LogPartition(torch.autograd.Function):
-    """log Z with its exact gradient, the transition posteriors, from the decoder's
+    """log Z with its exact gradient, the transition posteriors, both from the decoder's
     written-out forward-backward: autograd through the 1000-step logsumexp recursion
     took ~5x longer than the whole rest of a fine-tuning step."""
 
     @staticmethod
     def forward(ctx, scores: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(scores)
-        with torch.no_grad():
-            return log_partition(scores)
+        return fast_log_partition(scores)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
@@ -140,6 +143,6 @@ def flipflop_kl(
     teacher = teacher_scores.detach()
     with torch.no_grad():
         posteriors = transition_posteriors(teacher)
-        teacher_entropy = log_partition(teacher) - (posteriors * teacher).sum((0, 2))
+        teacher_entropy = fast_log_partition(teacher) - (posteriors * teacher).sum((0, 2))
     cross_entropy = _LogPartition.apply(scores) - (posteriors * scores).sum((0, 2))
     return _reduce(cross_entropy - teacher_entropy, nsteps, reduction, "distillation loss")
