@@ -11,7 +11,7 @@ rule minimap2_align:
         "benchmarks/alignment/{variant}/{sample}.tsv"
     conda:
         "../envs/minimap2.yaml"
-    threads: 2
+    threads: get_tool_threads
     resources:
         mem_mb=4000,
     shell:

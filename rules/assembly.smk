@@ -9,7 +9,7 @@ rule minimap2_overlap:
         "benchmarks/assembly/{variant}/{sample}/overlap.tsv"
     conda:
         "../envs/miniasm.yaml"
-    threads: 2
+    threads: get_tool_threads
     resources:
         mem_mb=4000,
     shell:
@@ -82,7 +82,7 @@ rule reference_guided_assemble:
         "benchmarks/assembly/{variant}/{sample}/reference_guided.tsv"
     conda:
         "../envs/racon.yaml"
-    threads: 2
+    threads: get_tool_threads
     params:
         quality_threshold=config["polish"]["racon_quality_threshold"],
     shell:

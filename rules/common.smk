@@ -84,6 +84,11 @@ ORIGINAL, COMPRESSED, VARIANTS = PLAN.variants[0], PLAN.compressed, PLAN.variant
 #: core idle beside each one-thread job); the timing step times with TIMED_THREADS
 BASECALL_THREADS = 1
 TIMED_THREADS = 2
+#: minimap2, racon and the identity steps take TOOL_THREADS, or one thread on inputs
+#: under SMALL_INPUT_BYTES (the demo's, a test's): such a job takes seconds, and with two
+#: threads it waits for two free cores, so the demo ran them one by one after basecalling
+TOOL_THREADS = 2
+SMALL_INPUT_BYTES = 20_000_000
 #: which ready job takes a free core: the longest chains first (setup; compression and
 #: the sensitivity scan, each followed by basecalls and assembly; merFISH training), then
 #: basecalls, then the short downstream jobs, so no long job starts last
@@ -132,6 +137,15 @@ def get_truth_vcf(wildcards):
 
 def get_model(wildcards):
     return f"results/models/{wildcards.variant}.safetensors"
+
+
+def get_tool_threads(wildcards, input):
+    """TOOL_THREADS, or 1 for a small input. Snakemake asks again once the input exists,
+    just before it starts the job; until then the size is unknown."""
+    if not all(os.path.isfile(path) for path in input):
+        return TOOL_THREADS
+    small = sum(os.path.getsize(path) for path in input) < SMALL_INPUT_BYTES
+    return 1 if small else TOOL_THREADS
 
 
 def get_basecall_gpus(wildcards):

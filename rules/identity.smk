@@ -11,7 +11,7 @@ rule read_identity:
         "benchmarks/identity/{variant}/{sample}.tsv"
     conda:
         "../envs/modelshrink.yaml"
-    threads: 2
+    threads: get_tool_threads
     shell:
         "modelshrink identity reads --reads {input.reads:q} --reference {input.reference:q} "
         "--out {output.per_read:q} --summary {output.summary:q} --threads {threads} "
@@ -33,7 +33,7 @@ rule assembly_identity:
         stage="draft|racon|nanopolish|medaka",
     conda:
         "../envs/modelshrink.yaml"
-    threads: 2
+    threads: get_tool_threads
     params:
         script=f"{SCRIPTS}/assembly_identity.sh",
     shell:

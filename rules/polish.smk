@@ -11,7 +11,7 @@ rule racon_polish:
         "benchmarks/polish/{variant}/{sample}/racon_{round}.tsv"
     conda:
         "../envs/racon.yaml"
-    threads: 2
+    threads: get_tool_threads
     resources:
         mem_mb=4000,
     params:

@@ -158,6 +158,25 @@ def test_dry_run_demo_config_plans_every_variant(tmp_path: Path) -> None:
     assert jobs["basecall_timing"] == 1
 
 
+@pytest.mark.parametrize(("fastq_bytes", "threads"), [(1_000, 1), (30_000_000, 2)])
+def test_tools_take_one_thread_on_small_inputs(
+    tmp_path: Path, fastq_bytes: int, threads: int
+) -> None:
+    """A demo-sized minimap2 / identity job runs on one core beside a basecall instead
+    of waiting for both; real data gets TOOL_THREADS (sizes as on disk, sparse here)."""
+    workdir = copy_workflow(tmp_path / "wf")
+    fastq = workdir / "results" / "basecalls" / "original" / "demo.fastq.gz"
+    reference = workdir / "results" / "reference" / "demo.fasta"
+    for path in (fastq, reference):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")
+    os.truncate(fastq, fastq_bytes)
+    target = "results/identity/original/demo.tsv"
+    output = run_snakemake(workdir, "-n", "-p", "--cores", "4", target).stdout
+    job = output.split("rule read_identity:", 1)[1]
+    assert f" --threads {threads} " in job.split("Shell command: ", 1)[1], job
+
+
 def test_timing_job_holds_every_core_and_times_with_basecall_threads(tmp_path: Path) -> None:
     """Alone on the cores: the job reserves all --cores (the scheduler runs nothing
     beside it) while timing with two basecalling threads, as a user runs basecall."""
