@@ -1,7 +1,7 @@
 """Compile modelshrink's C++ kernels for this CPU now (install.sh runs this).
 
 Without it the first basecall and the first merFISH int8 evaluation each compile one
-(~30 s of one core) inside a workflow job, on every machine and checkout path anew.
+(30-40 s of one core) inside a workflow job, on every machine and checkout path anew.
 Prints one line per kernel: compiled, or the fallback that runs where it cannot be.
 Exits 0 either way: every kernel has a slower fallback.
 """
