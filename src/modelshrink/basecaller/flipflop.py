@@ -66,23 +66,27 @@ def _forward_step(fwd: torch.Tensor, scores_t: torch.Tensor, nbase: int) -> torc
     return torch.cat([into_flip, into_flop], 1)
 
 
-def _transition_ends(nbase: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Source and destination state of each of the 2*nbase*(nbase+1) scores."""
+def _transition_ends(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source and destination state of each of the 2*nbase*(nbase+1) scores of a step,
+    on the scores' device."""
+    nbase = nbase_from_scores(scores.shape[-1])
     nstate = 2 * nbase
     flip_source = torch.arange(nstate).repeat(nbase)
     flip_destination = torch.arange(nbase).repeat_interleave(nstate)
     bases = torch.arange(nbase)
     source = torch.cat([flip_source, bases, nbase + bases])
     destination = torch.cat([flip_destination, nbase + bases, nbase + bases])
-    return source, destination
+    return source.to(scores.device), destination.to(scores.device)
 
 
-def _transition_weights(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _transition_weights(
+    scores: torch.Tensor, source: torch.Tensor, destination: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """exp(scores) shifted by each step's maximum (which changes no posterior), the same
-    weights as state x state matrices [T, B, S, S], and the shifts [T, B]."""
+    weights as state x state matrices [T, B, S, S] (`_transition_ends`), and the shifts
+    [T, B]."""
     nsteps, batch, nscore = scores.shape
     nstate = 2 * nbase_from_scores(nscore)
-    source, destination = (ends.to(scores.device) for ends in _transition_ends(nstate // 2))
     shifts = scores.amax(2)
     weights = (scores - shifts[:, :, None]).exp()
     matrices = scores.new_zeros(nsteps, batch, nstate * nstate)
@@ -116,7 +120,7 @@ def _start_probabilities(scores: torch.Tensor) -> torch.Tensor:
 def fast_log_partition(scores: torch.Tensor) -> torch.Tensor:
     """`log_partition` by the forward half of `transition_posteriors` (probability space,
     one matrix product per step): ~6x faster, not differentiable by autograd."""
-    _, matrices, shifts = _transition_weights(scores)
+    _, matrices, shifts = _transition_weights(scores, *_transition_ends(scores))
     _, log_totals = _normalised_forward(matrices, _start_probabilities(scores))
     return log_totals.sum(0) + shifts.sum(0)
 
@@ -130,11 +134,9 @@ def transition_posteriors(scores: torch.Tensor) -> torch.Tensor:
     state x state matrix product per step instead of a dozen log-space ops; the
     posteriors of all steps then come out of a few whole-tensor ops.
     """
-    nsteps, batch, nscore = scores.shape
-    source, destination = (
-        ends.to(scores.device) for ends in _transition_ends(nbase_from_scores(nscore))
-    )
-    weights, matrices, _ = _transition_weights(scores)
+    nsteps, batch, _ = scores.shape
+    source, destination = _transition_ends(scores)
+    weights, matrices, _ = _transition_weights(scores, source, destination)
     forward, _ = _normalised_forward(matrices, _start_probabilities(scores))
     nstate = matrices.shape[2]
     backward = scores.new_empty(nsteps + 1, batch, nstate, 1)
